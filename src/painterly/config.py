@@ -1,0 +1,125 @@
+"""Every default of a style-transfer run, in one place.
+
+The CLI builds its options from :class:`StyleConfig`'s fields (see ``cli.py``), so the
+help text and the library can never disagree about a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from .models.layers import LAYER_NAMES, check_layer_names
+
+Optimizer = Literal["lbfgs", "adam"]
+Pooling = Literal["avg", "max"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+InitKind = Literal["content", "noise", "style"]
+WeightsFormat = Literal["auto", "caffe", "torchvision"]
+
+DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StyleConfig:
+    """Parameters of one stylisation (Gatys, Ecker & Bethge 2015/2016).
+
+    Weights follow the paper's objective ``alpha * L_content + beta * L_style + tv * L_tv``;
+    the ratio ``style_weight / content_weight`` is the main artistic knob.
+    """
+
+    size: int = field(default=512, metadata={"help": "long edge of the output, in pixels"})
+    style_size: int | None = field(
+        default=None, metadata={"help": "long edge the painting is resized to (default: --size)"})
+    content_layers: tuple[str, ...] = field(
+        default=("conv4_2",), metadata={"help": "layers whose responses keep the photo's content"})
+    content_layer_weights: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "one weight per content layer (default: equal)"})
+    style_layers: tuple[str, ...] = field(
+        default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers whose Gram matrices carry the style"})
+    style_layer_weights: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "one weight per style layer (default: equal)"})
+    content_weight: float = field(default=1.0, metadata={"help": "alpha: weight of the content loss"})
+    style_weight: float = field(default=1e4, metadata={"help": "beta: weight of the style loss"})
+    tv_weight: float = field(default=1e-3, metadata={"help": "weight of the total-variation smoothness loss"})
+    init: str = field(
+        default="content", metadata={"help": "start image: content, noise, style, or a file path"})
+    optimizer: Optimizer = field(default="lbfgs", metadata={"help": "lbfgs (the paper's) or adam"})
+    iterations: int = field(default=300, metadata={"help": "optimiser steps at the output size"})
+    learning_rate: float = field(default=0.02, metadata={"help": "Adam step size (ignored by L-BFGS)"})
+    scales: int = field(
+        default=3, metadata={"help": "number of sizes, coarse to fine, ending at --size (1 = single scale)"})
+    iterations_per_scale: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "steps at each scale, coarse to fine (default: derived from --iterations)"})
+    pooling: Pooling = field(default="avg", metadata={"help": "VGG pooling; the paper used average pooling"})
+    seed: int = field(default=0, metadata={"help": "random seed (noise init); same seed, same output on CPU"})
+    precision: Precision = field(default="auto", metadata={"help": "auto, fp32, bf16 or fp16 (autocast)"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"})
+    weights: str | None = field(
+        default=None, metadata={"help": "VGG19 weights file (default: the bundled original VGG19)"})
+    weights_format: WeightsFormat = field(
+        default="auto", metadata={"help": "input convention of a .pth weights file that cannot be identified"})
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "size", "iterations", "scales")
+        if self.style_size is not None:
+            _check_positive(self, "style_size")
+        if self.size < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {self.size}")
+        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.content_layers and not self.style_layers:
+            raise ValueError("at least one content or style layer is needed")
+        check_layer_names(self.content_layers + self.style_layers)
+        _check_layer_weights(self.content_layers, self.content_layer_weights, "content")
+        _check_layer_weights(self.style_layers, self.style_layer_weights, "style")
+        _check_choice(self, "optimizer", Optimizer)
+        _check_choice(self, "pooling", Pooling)
+        _check_choice(self, "precision", Precision)
+        _check_choice(self, "weights_format", WeightsFormat)
+        if self.iterations_per_scale is not None:
+            if len(self.iterations_per_scale) != self.scales:
+                raise ValueError(
+                    f"iterations_per_scale has {len(self.iterations_per_scale)} entries "
+                    f"but scales is {self.scales}")
+            if any(n < 0 for n in self.iterations_per_scale):
+                raise ValueError("iterations_per_scale entries must be >= 0")
+
+    def replace(self, **changes) -> StyleConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of every field."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_positive(config: StyleConfig, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_choice(config: StyleConfig, name: str, literal) -> None:
+    allowed = get_args(literal)
+    if getattr(config, name) not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(config, name)!r}")
+
+
+def _check_layer_weights(layers, weights, kind: str) -> None:
+    if weights is None:
+        return
+    if len(weights) != len(layers):
+        raise ValueError(f"{kind}_layer_weights has {len(weights)} values for {len(layers)} {kind} layers")
+    if any(w < 0 for w in weights):
+        raise ValueError(f"{kind}_layer_weights must be >= 0")
+
+
+__all__ = ["StyleConfig", "DEFAULT_STYLE_LAYERS", "LAYER_NAMES"]

@@ -1,0 +1,107 @@
+"""Choosing a device and a numeric precision for the network.
+
+The network runs under autocast in the chosen precision; the image being optimised,
+Gram matrices and losses stay float32 (see ``losses.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the network runs.
+
+    device: torch device for every tensor of the run.
+    autocast_dtype: torch.bfloat16 / torch.float16 for autocast, or None for plain float32.
+    channels_last: keep activations NHWC, which oneDNN (CPU) and cuDNN run fastest.
+    """
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    channels_last: bool
+
+    def describe(self) -> str:
+        """One line for the user, e.g. ``cpu, bf16 autocast, channels_last``."""
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}
+        layout = ", channels_last" if self.channels_last else ""
+        return f"{self.device}, {precision[self.autocast_dtype]}{layout}"
+
+    def autocast(self):
+        """Context manager running the network in ``autocast_dtype`` (a no-op for fp32)."""
+        enabled = self.autocast_dtype is not None
+        dtype = self.autocast_dtype or torch.float32
+        return torch.autocast(self.device.type, dtype=dtype, enabled=enabled)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; other names are checked to exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but this PyTorch sees no CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but it is not available here")
+    return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU multiplies bf16 matrices in hardware (AMX or AVX512-BF16)."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(getattr(torch.cpu, probe)() for probe in probes if hasattr(torch.cpu, probe))
+    except RuntimeError:  # pragma: no cover - defensive: private probes changed
+        return _cpuinfo_flags() & {"amx_bf16", "avx512_bf16"} != set()
+
+
+def _cpuinfo_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """Pick the device and precision; ``auto`` picks the fastest precision known to be safe.
+
+    auto: bf16 on CPUs with native bf16, else fp32; on CUDA bf16 where supported, else fp16;
+    fp32 on MPS. channels_last on CPU and CUDA.
+    """
+    dev = resolve_device(device)
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "auto":
+        dtype = _auto_dtype(dev)
+    elif precision in dtypes:
+        dtype = dtypes[precision]
+    else:
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {precision!r}")
+    if dev.type == "cpu" and dtype is torch.float16:
+        log.warning("fp16 on CPU is emulated and slow; bf16 or fp32 is a better choice")
+    return Runtime(dev, dtype, channels_last=dev.type in ("cpu", "cuda"))
+
+
+def _auto_dtype(device: torch.device) -> torch.dtype | None:
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None

@@ -1,0 +1,370 @@
+"""Image files in and out: every awkward input becomes float32 RGB ``(1,3,H,W)`` in [0,1].
+
+Reading (``open_image``, ``load_image``, ``check_image_file``) applies EXIF orientation,
+composites transparency onto white, scales 16-bit data properly and decodes fully, so a
+truncated file fails here with an :class:`ImageError` rather than halfway through a run.
+Sizes are checked against ``max_pixels`` from the header, before any pixel is decoded.
+Colour profiles (ICC) are not applied; pixels are taken as sRGB.
+
+Writing (``check_output_path``, ``save_image``) is atomic: the image is encoded to a
+temporary file in the target folder, flushed to disk, then renamed over the target, so a
+crash, a full disk or Ctrl-C never leaves a half-written file. Problems with the output
+path raise :class:`OutputError`, a subclass of :class:`ImageError`, so one ``except
+ImageError`` covers both. Every message is one line and names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError, features
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 100_000_000
+"""Largest image (width × height) read by default; a guard against decompression bombs.
+Pillow's own hard limit (``2 * Image.MAX_IMAGE_PIXELS``, about 179 MP) applies as well."""
+
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
+"""Output extension -> Pillow format name."""
+
+_EXIF_DESCRIPTION, _EXIF_SOFTWARE = 0x010E, 0x0131
+_PathLike = str | os.PathLike
+
+
+class ImageError(ValueError):
+    """A user-facing problem with an image file; the message is one line naming the file."""
+
+
+class OutputError(ImageError):
+    """The output path cannot be written (bad extension, exists, same as an input, ...)."""
+
+
+def _q(path: object) -> str:
+    """The file name quoted for a one-line message."""
+    text = str(os.fspath(path) if isinstance(path, (str, os.PathLike)) else path)
+    return repr(text) if not text.isprintable() else f"'{text}'"
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(reason).split())
+
+
+# ---------------------------------------------------------------------------- reading
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"cannot read {name}: {width}x{height} pixels exceeds the limit of "
+                         f"{max_pixels / 1e6:g} megapixels")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; alpha is composited onto white."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # Pillow's I;16 -> L conversion clips at 255 instead of scaling; 16-bit data
+        # (PNG, TIFF) is scaled 0-65535 -> 0-255 here.
+        values = np.asarray(image).astype(np.float64)
+        grey = np.clip(np.rint(values * (255 / 65535)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if mode == "F":  # Pillow's own convention for float images: 0-255, clipped
+        grey = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@contextlib.contextmanager
+def _reading(name: str, max_pixels: int = MAX_PIXELS) -> Iterator[None]:
+    """Turn whatever opening and decoding a file raises into a one-line ImageError."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageError(f"cannot read {name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ImageError(f"cannot read {name}: is a directory") from exc
+    except PermissionError as exc:
+        raise ImageError(f"cannot read {name}: permission denied") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's hard limit, 2 * MAX_IMAGE_PIXELS
+        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
+        raise ImageError(f"cannot read {name}: image exceeds the limit of {limit / 1e6:g} "
+                         "megapixels (possible decompression bomb)") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"cannot read {name}: not an image (or an unsupported format)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot read {name}: image is truncated or corrupt "
+                         f"({_reason(exc)})") from exc
+
+
+def _load_rgb(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
+    """Check the size, decode fully, orient, convert; the caller's image is not modified."""
+    _check_size(image.size, max_pixels, name)
+    image.load()
+    try:
+        oriented = ImageOps.exif_transpose(image)
+    except Exception as exc:  # broken EXIF must not make a good image unreadable
+        log.warning("ignoring unreadable EXIF orientation in %s: %s", name, exc)
+        oriented = image
+    try:
+        rgb = _to_rgb(oriented)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot read {name}: unsupported colour mode "
+                         f"{image.mode!r} ({_reason(exc)})") from exc
+    return rgb.copy() if rgb is image else rgb
+
+
+def open_image(source: _PathLike | Image.Image, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Read a file (or take a PIL image) as a fully loaded 8-bit RGB PIL image.
+
+    Raises ImageError for a missing, empty, unreadable, truncated or too large file.
+    """
+    if isinstance(source, Image.Image):
+        name = _q(getattr(source, "filename", "") or "<image>")
+        with _reading(name, max_pixels):
+            return _load_rgb(source, name, max_pixels)
+    name = _q(source)
+    with _reading(name, max_pixels), open(source, "rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            raise ImageError(f"cannot read {name}: file is empty")
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit; our max_pixels check decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(file)
+        with image:
+            return _load_rgb(image, name, max_pixels)
+
+
+def check_image_file(path: _PathLike, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Validate an input file early (exists, not empty, decodes fully).
+
+    Returns (width, height) after EXIF orientation. Raises ImageError.
+    """
+    return open_image(os.fspath(path), max_pixels=max_pixels).size
+
+
+# ------------------------------------------------------------------ tensors and sizes
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image (any mode) -> (1,3,H,W) float32 in [0,1]."""
+    array = np.asarray(_to_rgb(image) if image.mode != "RGB" else image, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def _check_tensor(image: object, allow_batch: bool = False) -> torch.Tensor:
+    """Validate (3,H,W) / (1,3,H,W) float; returns it as (B,3,H,W) (a view, not a copy)."""
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor image, got {type(image).__name__}")
+    shape_ok = (image.dim() == 3 and image.shape[0] == 3) or (
+        image.dim() == 4 and image.shape[1] == 3 and (allow_batch or image.shape[0] == 1))
+    shape_ok = shape_ok and image.shape[-1] > 0 and image.shape[-2] > 0
+    if not shape_ok or not image.is_floating_point():
+        wanted = "(B,3,H,W)" if allow_batch else "(3,H,W) or (1,3,H,W)"
+        raise ValueError(f"expected an image tensor {wanted} of floats in [0,1], got shape "
+                         f"{tuple(image.shape)} dtype {image.dtype}")
+    return image if image.dim() == 4 else image.unsqueeze(0)
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """(1,3,H,W) or (3,H,W) float tensor on any device -> 8-bit RGB PIL image (clamped, rounded)."""
+    batch = _check_tensor(image)
+    array = (batch[0].detach().to("cpu", torch.float32).nan_to_num(0).clamp(0, 1) * 255).round()
+    return Image.fromarray(array.to(torch.uint8).permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def size_for_long_edge(width: int, height: int, long_edge: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``long_edge``; each side at least 1."""
+    if min(width, height, long_edge) < 1:
+        raise ValueError(f"sizes must be positive, got {width}x{height} and long edge {long_edge}")
+    if width >= height:
+        return long_edge, max(1, round(height * long_edge / width))
+    return max(1, round(width * long_edge / height)), long_edge
+
+
+def resize_long_edge(image: torch.Tensor, long_edge: int) -> torch.Tensor:
+    """Resize (B,3,H,W) float so the longer side is ``long_edge`` (bicubic, antialiased, clamped).
+
+    Returns a new tensor on the input's device, in the input's dtype.
+    """
+    batch = _check_tensor(image, allow_batch=True)
+    height, width = batch.shape[-2:]
+    new_w, new_h = size_for_long_edge(width, height, long_edge)
+    if (new_w, new_h) == (width, height):
+        return batch.clone()
+    resized = F.interpolate(batch.float(), size=(new_h, new_w), mode="bicubic",
+                            antialias=True, align_corners=False)
+    return resized.clamp_(0, 1).to(batch.dtype)
+
+
+def load_image(source: _PathLike | Image.Image | torch.Tensor, *, long_edge: int | None = None,
+               max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """A file, PIL image or tensor -> a new (1,3,H,W) float32 tensor in [0,1].
+
+    Tensors must be (3,H,W) or (1,3,H,W) floats in [0,1] and keep their device; the
+    caller's tensor is never modified. ``long_edge`` resizes up or down, keeping the aspect.
+    """
+    if isinstance(source, torch.Tensor):
+        batch = _check_tensor(source)
+        low, high = batch.min().item(), batch.max().item()
+        if not (low >= -1e-3 and high <= 1 + 1e-3):
+            raise ValueError(f"expected image values in [0,1], got range [{low:g}, {high:g}]")
+        image = batch.to(torch.float32).clamp(0, 1)
+        return image if long_edge is None else resize_long_edge(image, long_edge)
+    pil = open_image(source, max_pixels=max_pixels)
+    if long_edge is not None:
+        size = size_for_long_edge(*pil.size, long_edge)
+        if size != pil.size:
+            pil = pil.resize(size, Image.Resampling.LANCZOS)
+    return pil_to_tensor(pil)
+
+
+# ---------------------------------------------------------------------------- writing
+
+def check_output_path(path: _PathLike, *, overwrite: bool,
+                      inputs: Iterable[object] = ()) -> Path:
+    """Check that ``path`` can be written as an image; returns it as a Path.
+
+    Raises OutputError (one line) for an unsupported extension, an existing file without
+    ``overwrite``, a path that is one of ``inputs`` (never allowed), a directory, or a
+    parent folder that is missing or not writable. Non-path ``inputs`` are ignored.
+    """
+    out, name = Path(path), _q(path)
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        allowed = ", ".join(sorted(OUTPUT_FORMATS))
+        found = f"extension {out.suffix!r}" if out.suffix else "no file extension"
+        raise OutputError(f"cannot write {name}: {found} is not a supported output format "
+                          f"(use {allowed})")
+    if OUTPUT_FORMATS[suffix] == "WEBP" and not features.check("webp"):
+        raise OutputError(f"cannot write {name}: this Pillow was built without WebP support")
+    if out.is_dir():
+        raise OutputError(f"cannot write {name}: is a directory")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and _same_file(out, Path(source)):
+            raise OutputError(f"cannot write {name}: it is also an input, which is never "
+                              "overwritten; choose another output name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
+    _check_folder(out.parent, name)
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _check_folder(folder: Path, name: str) -> None:
+    where = _q(folder)
+    if not folder.exists():
+        raise OutputError(f"cannot write {name}: folder {where} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {name}: {where} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {name}: folder {where} is not writable")
+    try:  # permission bits do not tell the whole story (root, read-only mounts, ACLs)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".painterly-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: folder {where}: {_reason(exc)}") from exc
+
+
+def _save_options(fmt: str, metadata: dict[str, str], quality: int) -> dict[str, object]:
+    """Pillow ``save`` keywords. PNG keeps each metadata key as a text chunk; JPEG, WebP and
+    TIFF get the whole dict as JSON in EXIF ImageDescription (plus Software if given)."""
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        for key, value in metadata.items():
+            info.add_text(str(key), str(value))  # iTXt when not Latin-1
+        return {"pnginfo": info}
+    options: dict[str, object] = {}
+    if metadata:
+        exif = Image.Exif()
+        exif[_EXIF_DESCRIPTION] = json.dumps(metadata, ensure_ascii=True, sort_keys=True)
+        if "Software" in metadata:
+            exif[_EXIF_SOFTWARE] = str(metadata["Software"]).encode("ascii", "replace").decode()
+        options["exif"] = exif.tobytes() if fmt == "WEBP" else exif
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if fmt == "TIFF" and features.check("libtiff"):
+        options["compression"] = "tiff_deflate"
+    return options
+
+
+def save_image(image: torch.Tensor | Image.Image, path: _PathLike, *,
+               metadata: dict[str, str] | None = None, overwrite: bool = False,
+               quality: int = 95) -> Path:
+    """Write ``image`` ((1,3,H,W)/(3,H,W) float in [0,1], or PIL) atomically; returns the path.
+
+    The format follows the extension (see OUTPUT_FORMATS). The file appears complete or not
+    at all; on any failure (disk full, Ctrl-C) the temporary file is removed, an existing
+    target is untouched, and OSError becomes OutputError.
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be between 1 and 100, got {quality}")
+    out, name = check_output_path(path, overwrite=overwrite), _q(path)
+    pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
+    fmt = OUTPUT_FORMATS[out.suffix.lower()]
+    options = _save_options(fmt, dict(metadata or {}), quality)
+    # Not mkstemp: its files are 0600; os.open with 0o666 lets the umask decide, as usual.
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: {_reason(exc)}") from exc
+    try:
+        with os.fdopen(fd, "wb") as file:
+            pil.save(file, format=fmt, **options)
+            file.flush()
+            os.fsync(file.fileno())
+        if not overwrite and os.path.lexists(out):
+            raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
+        os.replace(tmp, out)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {name}: {_reason(exc)}") from exc
+        raise
+    _fsync_folder(out.parent)
+    return out
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (not on Windows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_png_metadata(path: _PathLike) -> dict[str, str]:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG file as a dict. Raises ImageError."""
+    name = _q(path)
+    with _reading(name), Image.open(path) as image:
+        if image.format != "PNG":
+            raise ImageError(f"cannot read {name}: not a PNG file ({image.format})")
+        return {str(key): str(value) for key, value in image.text.items()}

@@ -1,0 +1,1 @@
+"""Networks whose responses define content and style."""

@@ -1,0 +1,182 @@
+"""Optimising an image at one scale: targets, the objective, and the L-BFGS / Adam loop."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from . import losses
+from .devices import Runtime
+from .models.vgg import FeatureExtractor
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of every term: per-layer content and style weights already include alpha and beta."""
+
+    content: Mapping[str, float]
+    style: Mapping[str, float]
+    tv: float
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.content, *self.style]))
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the image should match at one scale.
+
+    content: {layer: (1,C,h,w)} responses to the photo.
+    style: {layer: (1,C,C)} Gram matrices of the painting(s), blended by weight.
+    """
+
+    content: Mapping[str, torch.Tensor]
+    style: Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimiser step, as reported to a callback.
+
+    scale/scales: 1-based index of the current size and how many there are.
+    step/steps: 1-based step within this scale and the number of steps at this scale.
+    losses: weighted terms (content, style, tv, total) as floats.
+    elapsed: seconds since the run started. size: (width, height) of this scale.
+    """
+
+    scale: int
+    scales: int
+    step: int
+    steps: int
+    losses: dict[str, float]
+    elapsed: float
+    size: tuple[int, int]
+    _image: torch.Tensor = field(repr=False)
+
+    def preview(self) -> Image.Image:
+        """The current image as an 8-bit RGB PIL image (a copy; cheap enough for every step)."""
+        from .image_io import tensor_to_pil
+
+        return tensor_to_pil(self._image)
+
+
+Callback = Callable[[Progress], None]
+
+
+def run_network(extractor: FeatureExtractor, image: torch.Tensor, layers, runtime: Runtime):
+    """Responses of ``layers`` to image (B,3,H,W) in [0,1], in the runtime's precision."""
+    if runtime.channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    with runtime.autocast():
+        return extractor(image, layers)
+
+
+@torch.no_grad()
+def compute_targets(
+    extractor: FeatureExtractor,
+    content: torch.Tensor,
+    styles: Sequence[tuple[torch.Tensor, float]],
+    weights: LossWeights,
+    runtime: Runtime,
+) -> Targets:
+    """Responses to the photo and blended Gram matrices of the paintings.
+
+    content: (1,3,H,W) in [0,1]; styles: [((1,3,h,w) in [0,1], weight), ...], weights > 0.
+    """
+    content_feats = run_network(extractor, content, weights.content, runtime)
+    total = sum(w for _, w in styles)
+    grams: dict[str, torch.Tensor] = {}
+    for image, w in styles:
+        feats = run_network(extractor, image, weights.style, runtime)
+        for name, f in feats.items():
+            gram = losses.gram_matrix(f) * (w / total)
+            grams[name] = grams[name] + gram if name in grams else gram
+    return Targets({k: v.float() for k, v in content_feats.items()}, grams)
+
+
+def objective(
+    extractor: FeatureExtractor,
+    image: torch.Tensor,
+    targets: Targets,
+    weights: LossWeights,
+    runtime: Runtime,
+) -> dict[str, torch.Tensor]:
+    """Weighted loss terms for image (1,3,H,W): {"content", "style", "tv", "total"} scalars."""
+    feats = run_network(extractor, image, weights.layers, runtime)
+    zero = image.new_zeros(())
+    content = zero
+    if weights.content:
+        content = losses.weighted_sum(
+            {k: losses.content_loss(feats[k], targets.content[k]) for k in weights.content},
+            weights.content)
+    style = zero
+    if weights.style:
+        style = losses.weighted_sum(
+            {k: losses.style_layer_loss(feats[k], targets.style[k]) for k in weights.style},
+            weights.style)
+    tv = losses.total_variation(image) * weights.tv if weights.tv else zero
+    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+
+
+def optimize(
+    image: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    *,
+    steps: int,
+    optimizer: str = "lbfgs",
+    learning_rate: float = 0.02,
+    on_step: Callable[[int, dict[str, float], torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Minimise ``loss_fn(image)["total"]`` over the pixels for ``steps`` steps.
+
+    image: (1,3,H,W) float32 start (not modified). Returns the final image clamped to [0,1].
+    on_step(step, losses, image) runs after each step; it may raise to stop the run, and
+    ``image`` is the live tensor (read it, do not keep it).
+    """
+    pixels = image.detach().clone().requires_grad_(True)
+    opt = _make_optimizer(pixels, optimizer, learning_rate)
+    last: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        terms = loss_fn(pixels)
+        terms["total"].backward()
+        last.update({k: v.item() for k, v in terms.items()})
+        return terms["total"]
+
+    for step in range(1, steps + 1):
+        opt.step(closure)
+        if not math.isfinite(last["total"]):
+            raise FloatingPointError(
+                "the loss became NaN or infinite; lower the weights or try --precision fp32")
+        if on_step is not None:
+            on_step(step, dict(last), pixels.detach())
+    return pixels.detach().clamp(0, 1)
+
+
+def _make_optimizer(pixels: torch.Tensor, name: str, learning_rate: float) -> torch.optim.Optimizer:
+    if name == "lbfgs":
+        # One L-BFGS iteration per step() so progress is reported every step; the curvature
+        # history persists across calls. Tolerances < 0: run every step the user asked for.
+        return torch.optim.LBFGS(
+            [pixels], lr=1.0, max_iter=1, history_size=50,
+            tolerance_grad=-1.0, tolerance_change=-1.0)
+    if name == "adam":
+        return torch.optim.Adam([pixels], lr=learning_rate)
+    raise ValueError(f"optimizer must be lbfgs or adam, got {name!r}")
+
+
+class Clock:
+    """Seconds since construction (monotonic)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.start
