@@ -18,7 +18,10 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 InitKind = Literal["content", "noise", "style"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 
-DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+# Gatys et al. name layers after Caffe blobs, where ReLU runs in place: their "conv4_2" is the
+# rectified response, which painterly calls relu4_2 (conv4_2 here is the response before ReLU).
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +36,7 @@ class StyleConfig:
     style_size: int | None = field(
         default=None, metadata={"help": "long edge the painting is resized to (default: --size)"})
     content_layers: tuple[str, ...] = field(
-        default=("conv4_2",), metadata={"help": "layers whose responses keep the photo's content"})
+        default=DEFAULT_CONTENT_LAYERS, metadata={"help": "layers whose responses keep the photo's content"})
     content_layer_weights: tuple[float, ...] | None = field(
         default=None, metadata={"help": "one weight per content layer (default: equal)"})
     style_layers: tuple[str, ...] = field(
@@ -41,12 +44,13 @@ class StyleConfig:
     style_layer_weights: tuple[float, ...] | None = field(
         default=None, metadata={"help": "one weight per style layer (default: equal)"})
     content_weight: float = field(default=1.0, metadata={"help": "alpha: weight of the content loss"})
-    style_weight: float = field(default=1e4, metadata={"help": "beta: weight of the style loss"})
+    style_weight: float = field(default=10.0, metadata={"help": "beta: weight of the style loss"})
     tv_weight: float = field(default=1e-3, metadata={"help": "weight of the total-variation smoothness loss"})
     init: str = field(
         default="content", metadata={"help": "start image: content, noise, style, or a file path"})
     optimizer: Optimizer = field(default="lbfgs", metadata={"help": "lbfgs (the paper's) or adam"})
-    iterations: int = field(default=300, metadata={"help": "optimiser steps at the output size"})
+    iterations: int = field(
+        default=100, metadata={"help": "optimiser steps at the output size (coarser sizes get more)"})
     learning_rate: float = field(default=0.02, metadata={"help": "Adam step size (ignored by L-BFGS)"})
     scales: int = field(
         default=3, metadata={"help": "number of sizes, coarse to fine, ending at --size (1 = single scale)"})

@@ -22,18 +22,38 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
+class _Gram(torch.autograd.Function):
+    """``G = X^T X / N`` for X: (B,N,C) with a one-matmul backward ``dX = X (dG + dG^T) / N``.
+
+    Autograd's generic backward would run two matmuls (one per operand) and add them.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return torch.bmm(x.transpose(1, 2), x) / x.shape[1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        # Scale the small (C,C) factor, not the large (N,C) result.
+        return torch.bmm(x, (grad + grad.transpose(1, 2)) / x.shape[1])
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Channel correlations of a layer's responses.
 
-    features: (B,C,H,W) -> (B,C,C), ``G_ij = sum_k F_ik F_jk / (H W)``.
+    features: (B,C,H,W) -> (B,C,C), ``G_ij = sum_k F_ik F_jk / (H W)``, in float32 (float64 if
+    given float64) whatever the features' dtype.
 
     Gatys et al. (2015, eq. 3) use the unnormalised sum and divide by ``M_l^2 = (HW)^2`` in the
     loss (eq. 4); dividing here instead makes the matrix independent of image size, so a
     painting's statistics can be computed at one size and matched at another.
     """
     b, c, h, w = features.shape
-    flat = _as_float(features).reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2) / (h * w)
+    # (B,H,W,C) order: a free view for channels_last tensors, the layout the network runs in.
+    pixels_by_channels = _as_float(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
+    return _Gram.apply(pixels_by_channels)
 
 
 EPS = 1e-8

@@ -70,11 +70,18 @@ Callback = Callable[[Progress], None]
 
 
 def run_network(extractor: FeatureExtractor, image: torch.Tensor, layers, runtime: Runtime):
-    """Responses of ``layers`` to image (B,3,H,W) in [0,1], in the runtime's precision."""
-    if runtime.channels_last:
-        image = image.contiguous(memory_format=torch.channels_last)
-    with runtime.autocast():
-        return extractor(image, layers)
+    """Responses of ``layers`` to image (B,3,H,W) in [0,1], in the runtime's precision.
+
+    The extractor must already be in ``runtime.dtype`` and memory format (see
+    ``prepare_extractor``); gradients flow back through the cast to the float32 image.
+    """
+    image = image.to(dtype=runtime.dtype, memory_format=runtime.memory_format)
+    return extractor(image, layers)
+
+
+def prepare_extractor(net: FeatureExtractor, runtime: Runtime) -> FeatureExtractor:
+    """The extractor on the runtime's device, in its dtype and memory format (a copy if needed)."""
+    return net.to(device=runtime.device, dtype=runtime.dtype, memory_format=runtime.memory_format)
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ progress; each part lives in its own module.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -22,7 +23,8 @@ from .devices import Runtime, resolve_runtime
 from .models.layers import deepest
 from .models.vgg import FeatureExtractor, vgg19
 from .models.weights import load_weights
-from .optimize import Callback, Clock, LossWeights, Progress, compute_targets, objective, optimize
+from .optimize import (Callback, Clock, LossWeights, Progress, compute_targets, objective,
+                       optimize, prepare_extractor)
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,10 @@ def load_vgg19(weights: str | None, weights_format: str, pooling: str) -> Featur
 
 
 def _prepare(net: FeatureExtractor, config: StyleConfig, runtime: Runtime) -> FeatureExtractor:
-    """Truncate after the deepest layer used and move to the run's device and layout."""
+    """Truncate after the deepest layer used; a copy on the run's device, dtype and layout
+    (the cached network itself is left untouched)."""
     net = net.truncated(deepest(config.content_layers + config.style_layers))
-    fmt = torch.channels_last if runtime.channels_last else torch.contiguous_format
-    return net.to(device=runtime.device, memory_format=fmt)
+    return prepare_extractor(copy.deepcopy(net), runtime)
 
 
 def _run_schedule(net, content, styles, weights, config, runtime, callback) -> torch.Tensor:

@@ -1,0 +1,98 @@
+"""stylize() end to end on a tiny random network, and once on the real VGG19."""
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly import Interrupted, StyleConfig, stylize
+from painterly.models.vgg import random_vgg_like
+
+TINY = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
+            size=32, scales=1, iterations=5, precision="fp32", device="cpu")
+
+
+def gradient(h=24, w=32):
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    return torch.stack([x, y, (x + y) / 2])[None]
+
+
+def stripes(h=24, w=24):
+    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
+
+
+@pytest.fixture
+def tiny():
+    return random_vgg_like((8, 16))
+
+
+def test_returns_pil_at_requested_size(tiny):
+    image = stylize(gradient(), stripes(), StyleConfig(**TINY), extractor=tiny)
+    assert isinstance(image, Image.Image) and image.mode == "RGB"
+    assert image.size == (32, 24)
+
+
+def test_same_seed_same_output(tiny):
+    config = StyleConfig(**TINY, init="noise", seed=3)
+    a = stylize(gradient(), stripes(), config, extractor=tiny)
+    b = stylize(gradient(), stripes(), config, extractor=tiny)
+    c = stylize(gradient(), stripes(), config.replace(seed=4), extractor=tiny)
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_goes_down(tiny, optimizer):
+    seen = []
+    config = StyleConfig(**{**TINY, "iterations": 15}, optimizer=optimizer, learning_rate=0.05)
+    stylize(gradient(), stripes(), config, extractor=tiny, callback=seen.append)
+    assert len(seen) == 15
+    assert seen[-1].losses["total"] < seen[0].losses["total"]
+    assert [p.step for p in seen] == list(range(1, 16))
+
+
+def test_callback_reports_every_scale(tiny):
+    seen = []
+    config = StyleConfig(**{**TINY, "size": 128, "scales": 2, "iterations_per_scale": (2, 3)})
+    stylize(gradient(96, 128), stripes(), config, extractor=tiny, callback=seen.append)
+    assert [(p.scale, p.step, p.size) for p in seen] == [
+        (1, 1, (64, 48)), (1, 2, (64, 48)), (2, 1, (128, 96)), (2, 2, (128, 96)), (2, 3, (128, 96))]
+    assert seen[-1].preview().size == (128, 96)
+    assert all(p.elapsed >= 0 for p in seen)
+
+
+def test_inputs_are_not_modified(tiny):
+    content, style = gradient(), stripes()
+    before = content.clone(), style.clone()
+    stylize(content, [(style, 1.0)], StyleConfig(**TINY), extractor=tiny)
+    assert torch.equal(content, before[0]) and torch.equal(style, before[1])
+
+
+def test_style_blend_weight_one_zero_equals_single_style(tiny):
+    config = StyleConfig(**TINY)
+    single = stylize(gradient(), stripes(), config, extractor=tiny)
+    blend = stylize(gradient(), [(stripes(), 1.0), (gradient(), 0.0)], config, extractor=tiny)
+    assert single.tobytes() == blend.tobytes()
+
+
+def test_interrupt_carries_image_so_far(tiny):
+    def stop(progress):
+        if progress.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as info:
+        stylize(gradient(), stripes(), StyleConfig(**TINY), extractor=tiny, callback=stop)
+    assert info.value.image.size == (32, 24)
+
+
+def test_bad_style_weights(tiny):
+    with pytest.raises(ValueError, match="style weights"):
+        stylize(gradient(), [(stripes(), 0.0)], StyleConfig(**TINY), extractor=tiny)
+
+
+def test_real_vgg19_end_to_end(bundled_images):
+    """The real network at 64 px: the result moves towards the painting's statistics."""
+    seen = []
+    config = StyleConfig(size=64, scales=1, iterations=10, device="cpu")
+    image = stylize(bundled_images["content"], bundled_images["style"], config, callback=seen.append)
+    assert image.size[0] == 64 or image.size[1] == 64
+    assert seen[-1].losses["style"] < seen[0].losses["style"] / 2
