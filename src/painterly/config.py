@@ -45,7 +45,7 @@ class StyleConfig:
         default=None, metadata={"help": "one weight per style layer (default: equal)"})
     content_weight: float = field(default=1.0, metadata={"help": "alpha: weight of the content loss"})
     style_weight: float = field(default=10.0, metadata={"help": "beta: weight of the style loss"})
-    tv_weight: float = field(default=1e-3, metadata={"help": "weight of the total-variation smoothness loss"})
+    tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation smoothness loss"})
     init: str = field(
         default="content", metadata={"help": "start image: content, noise, style, or a file path"})
     optimizer: Optimizer = field(default="lbfgs", metadata={"help": "lbfgs (the paper's) or adam"})
@@ -58,7 +58,7 @@ class StyleConfig:
         default=None, metadata={"help": "steps at each scale, coarse to fine (default: derived from --iterations)"})
     pooling: Pooling = field(default="avg", metadata={"help": "VGG pooling; the paper used average pooling"})
     seed: int = field(default=0, metadata={"help": "random seed (noise init); same seed, same output on CPU"})
-    precision: Precision = field(default="auto", metadata={"help": "auto, fp32, bf16 or fp16 (autocast)"})
+    precision: Precision = field(default="auto", metadata={"help": "network precision (auto: bf16 where the hardware has it); losses stay fp32"})
     device: str = field(default="auto", metadata={"help": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"})
     weights: str | None = field(
         default=None, metadata={"help": "VGG19 weights file (default: the bundled original VGG19)"})

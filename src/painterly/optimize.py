@@ -146,7 +146,8 @@ def optimize(
     on_step(step, losses, image) runs after each step; it may raise to stop the run, and
     ``image`` is the live tensor (read it, do not keep it).
     """
-    pixels = image.detach().clone().requires_grad_(True)
+    # L-BFGS flattens gradients with view(), which needs a contiguous tensor.
+    pixels = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = _make_optimizer(pixels, optimizer, learning_rate)
     last: dict[str, float] = {}
 
