@@ -3,14 +3,14 @@ import pytest
 from painterly import multiscale
 
 
-def test_default_schedule_doubles_steps_at_coarser_scales():
+def test_default_schedule_gives_coarser_scales_more_steps():
     stages = multiscale.schedule(512, 3, 100)
-    assert [(s.long_edge, s.steps) for s in stages] == [(128, 400), (256, 200), (512, 100)]
+    assert [(s.long_edge, s.steps) for s in stages] == [(128, 200), (256, 150), (512, 100)]
 
 
-def test_coarse_steps_capped_at_four_times():
+def test_four_scales():
     stages = multiscale.schedule(1024, 4, 10)
-    assert [s.steps for s in stages] == [40, 40, 20, 10]
+    assert [s.steps for s in stages] == [25, 20, 15, 10]
 
 
 def test_small_sizes_drop_scales_below_minimum():

@@ -26,12 +26,12 @@ def schedule(size: int, scales: int, iterations: int,
     """Sizes halving from ``size`` (never below MIN_LONG_EDGE), coarse to fine.
 
     Without ``iterations_per_scale``, the final size gets ``iterations`` steps and each coarser
-    size twice as many as the next finer one (capped at 4x): a coarse step costs about a
-    quarter of the next finer one, so this spends little time there while converging the
-    layout well.
+    size half of ``iterations`` more than the next finer one: a coarse step costs about a
+    quarter of the next finer one, so the layout settles cheaply there. (At 128 px L-BFGS
+    has converged after ~150 steps; more bought nothing visible.)
 
     >>> [(s.long_edge, s.steps) for s in schedule(512, 3, 100)]
-    [(128, 400), (256, 200), (512, 100)]
+    [(128, 200), (256, 150), (512, 100)]
     """
     edges = long_edges(size, scales)
     if iterations_per_scale is not None:
@@ -42,7 +42,7 @@ def schedule(size: int, scales: int, iterations: int,
         steps = list(iterations_per_scale)[-len(edges):]
     else:
         n = len(edges)
-        steps = [iterations * min(2 ** (n - 1 - i), 4) for i in range(n)]
+        steps = [iterations + (iterations * (n - 1 - i)) // 2 for i in range(n)]
     return [Scale(edge, s) for edge, s in zip(edges, steps)]
 
 
