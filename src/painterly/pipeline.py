@@ -17,18 +17,22 @@ from typing import Union
 import torch
 from PIL import Image
 
-from . import image_io, multiscale
+from . import color, image_io, memory, tiling
 from .config import StyleConfig
 from .devices import Runtime, resolve_runtime
+from .masks import (GuidedTargets, MaskInput, compute_guided_targets, fit_guides,
+                    guided_objective, resize_guides)
 from .models.layers import deepest
 from .models.vgg import FeatureExtractor, vgg19
 from .models.weights import load_weights
-from .optimize import (Callback, Clock, LossWeights, Progress, compute_targets, objective,
-                       optimize, prepare_extractor)
+from .optimize import (Callback, Clock, LossWeights, Progress, Targets, compute_targets,
+                       objective, optimize, prepare_extractor, run_network)
 
 log = logging.getLogger(__name__)
 
 ImageInput = Union[str, os.PathLike, Image.Image, torch.Tensor]
+MIN_STYLE_EDGE = 32
+"""The smallest a painting is shrunk to at any scale (style_scale and coarse scales)."""
 StyleInput = Union[ImageInput, Sequence[tuple[ImageInput, float]]]
 
 
@@ -47,6 +51,7 @@ def stylize(
     *,
     callback: Callback | None = None,
     extractor: FeatureExtractor | None = None,
+    masks: Sequence[MaskInput | None] | None = None,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (Gatys, Ecker & Bethge 2015).
 
@@ -54,25 +59,81 @@ def stylize(
     style: one such image, or a list of ``(image, weight)`` whose Gram matrices are blended.
     callback: receives a :class:`Progress` after every optimiser step; may raise to stop.
     extractor: a feature network to use instead of VGG19 (tests, experiments).
+    masks: one per style (``None``: everywhere), each a path, PIL image or (H,W) tensor in
+    [0,1] with the photo's aspect ratio, painting that style where it is 1; where every mask is
+    0 the photo is kept (Gatys et al. 2017). ``masks.from_labels`` splits a label image.
     Returns the stylised image (RGB, long edge ``config.size``). On Ctrl-C raises
-    :class:`Interrupted` carrying the image so far.
+    :class:`Interrupted` carrying the image so far. Raises ValueError before any work if the
+    run will not fit in memory (see ``memory.plan_run``).
     """
     config = config or StyleConfig()
     runtime = resolve_runtime(config.device, config.precision)
     log.info("running on %s", runtime.describe())
-    content_image = image_io.load_image(content, long_edge=config.size)
-    styles = [(image_io.load_image(img, long_edge=config.style_size or config.size), w)
-              for img, w in _style_list(style)]
+    photo = image_io.load_image(content, long_edge=config.size)
+    pairs, masks = _with_masks(style, masks)
+    styles = [(image_io.load_image(img, long_edge=style_long_edge(config)), w) for img, w in pairs]
+    guides = None if masks is None else fit_guides(masks, tuple(photo.shape[-2:]))
+    content_image, styles = _color_inputs(photo, styles, config)
+    plans = memory.plan_run(config, tuple(photo.shape[-2:]), [s.shape[-2:] for s, _ in styles],
+                            dtype_bytes=runtime.dtype.itemsize, guides=len(masks or ()),
+                            budget=memory.budget_bytes(config))
     net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling),
                    config, runtime)
     weights = loss_weights(config)
     content_image = content_image.to(runtime.device)
     styles = [(img.to(runtime.device), w) for img, w in styles]
-    result = _run_schedule(net, content_image, styles, weights, config, runtime, callback)
+    guides = None if guides is None else guides.to(runtime.device)
+    result = _run_schedule(net, content_image, styles, weights, config, runtime, callback,
+                           plans, guides)
+    if config.preserve_color == "luminance":
+        result = color.recombine_chroma(result, photo.to(result.device)).clamp(0, 1)
     return image_io.tensor_to_pil(result)
 
 
+def style_long_edge(config: StyleConfig) -> int:
+    """Long edge the paintings are loaded at: ``style_scale * (style_size or size)``."""
+    return max(MIN_STYLE_EDGE, round(config.style_scale * (config.style_size or config.size)))
+
+
+def plan(content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]],
+         config: StyleConfig, *, masks: int = 0) -> list[memory.StagePlan]:
+    """The stages :func:`stylize` will run for images of these (width, height) as given,
+    with their tiling and memory estimate; raises ValueError if the run will not fit."""
+    runtime = resolve_runtime(config.device, config.precision)
+    width, height = image_io.size_for_long_edge(*content_size, config.size)
+    paintings = [image_io.size_for_long_edge(w, h, style_long_edge(config))[::-1]
+                 for w, h in style_sizes]
+    return memory.plan_run(config, (height, width), paintings, guides=masks,
+                           dtype_bytes=runtime.dtype.itemsize, budget=memory.budget_bytes(config))
+
+
+def _with_masks(style: StyleInput, masks):
+    """The styles with weight > 0 and their masks (None when no masks were given)."""
+    pairs = _all_styles(style)
+    if masks is None:
+        return [(img, w) for img, w in pairs if w > 0], None
+    if isinstance(masks, (str, os.PathLike, Image.Image, torch.Tensor)) or len(masks) != len(pairs):
+        raise ValueError(f"give one mask (or None) per style: {len(pairs)} styles")
+    kept = [(pair, mask) for pair, mask in zip(pairs, masks) if pair[1] > 0]
+    return [pair for pair, _ in kept], [mask for _, mask in kept]
+
+
+def _color_inputs(photo, styles, config: StyleConfig):
+    """The photo and paintings the optimisation sees under ``config.preserve_color``
+    (Gatys et al. 2016): grey luminance images, or paintings recoloured like the photo."""
+    if config.preserve_color == "luminance":
+        grey, paintings = color.luminance_inputs(photo, [img for img, _ in styles])
+        return grey, [(img, w) for img, (_, w) in zip(paintings, styles)]
+    if config.preserve_color == "histogram":
+        return photo, [(color.match_color(img, photo), w) for img, w in styles]
+    return photo, styles
+
+
 def _style_list(style: StyleInput) -> list[tuple[ImageInput, float]]:
+    return [(img, w) for img, w in _all_styles(style) if w > 0]
+
+
+def _all_styles(style: StyleInput) -> list[tuple[ImageInput, float]]:
     if isinstance(style, (list, tuple)) and style and all(
             isinstance(s, tuple) and len(s) == 2 for s in style):
         pairs = [(img, float(w)) for img, w in style]
@@ -80,7 +141,7 @@ def _style_list(style: StyleInput) -> list[tuple[ImageInput, float]]:
         pairs = [(style, 1.0)]
     if any(w < 0 for _, w in pairs) or sum(w for _, w in pairs) <= 0:
         raise ValueError("style weights must be >= 0 with a positive sum")
-    return [(img, w) for img, w in pairs if w > 0]
+    return pairs
 
 
 def loss_weights(config: StyleConfig) -> LossWeights:
@@ -109,27 +170,63 @@ def _prepare(net: FeatureExtractor, config: StyleConfig, runtime: Runtime) -> Fe
     return prepare_extractor(copy.deepcopy(net), runtime)
 
 
-def _run_schedule(net, content, styles, weights, config, runtime, callback) -> torch.Tensor:
-    """Optimise at each size of the schedule, upsampling each result to start the next."""
-    stages = multiscale.schedule(
-        config.size, config.scales, config.iterations, config.iterations_per_scale)
+def _run_schedule(net, content, styles, weights, config, runtime, callback, plans,
+                  guides=None) -> torch.Tensor:
+    """Optimise at each size of the plan, upsampling each result to start the next."""
     clock, image = Clock(), None
-    for index, stage in enumerate(stages, start=1):
+    for index, stage in enumerate(plans, start=1):
         scale = stage.long_edge / config.size
         content_s = image_io.resize_long_edge(content, stage.long_edge)
-        styles_s = [(image_io.resize_long_edge(img, max(1, round(max(img.shape[-2:]) * scale))), w)
-                    for img, w in styles]
-        targets = compute_targets(net, content_s, styles_s, weights, runtime)
+        styles_s = [(image_io.resize_long_edge(img, _shrunk(img, scale)), w) for img, w in styles]
         image = _start_image(image, content_s, styles_s, config)
-        report = _reporter(callback, clock, index, len(stages), stage.steps)
+        report = _reporter(callback, clock, index, len(plans), stage.total_steps)
+        guides_s = None if guides is None else resize_guides(guides, tuple(content_s.shape[-2:]))
         try:
-            image = optimize(
-                image, lambda x: objective(net, x, targets, weights, runtime),
-                steps=stage.steps, optimizer=config.optimizer,
-                learning_rate=config.learning_rate, on_step=report.step)
+            image = _optimize_stage(net, image, content_s, styles_s, guides_s, weights, config,
+                                    runtime, stage, report.step)
         except KeyboardInterrupt:
             raise Interrupted(image_io.tensor_to_pil(report.latest(image))) from None
     return image
+
+
+def _shrunk(painting: torch.Tensor, scale: float) -> int:
+    """The painting's long edge at a scale: ``scale`` times its own, not below MIN_STYLE_EDGE
+    (nor below its own size where that is smaller)."""
+    edge = max(painting.shape[-2:])
+    return max(round(edge * scale), min(edge, MIN_STYLE_EDGE))
+
+
+def _optimize_stage(net, image, content, styles, guides, weights, config, runtime,
+                    stage: memory.StagePlan, on_step) -> torch.Tensor:
+    """One scale, on the whole image or tile by tile, with blended or guided Gram targets."""
+    run = dict(optimizer=config.optimizer, learning_rate=config.learning_rate, on_step=on_step)
+    if stage.tile is None:
+        if guides is None:
+            targets = compute_targets(net, content, styles, weights, runtime)
+            return optimize(image, lambda x: objective(net, x, targets, weights, runtime),
+                            steps=stage.steps, **run)
+        targets = compute_guided_targets(net, content, styles, guides, weights, runtime)
+        return optimize(image, lambda x: guided_objective(net, x, targets, weights, runtime),
+                        steps=stage.steps, **run)
+    # Tiles share the paintings' Gram matrices, computed once from the whole paintings.
+    grams = [tiling.painting_grams(net, img, list(weights.style), runtime, stage.tile)
+             for img, _ in styles]
+    style_weights = [w for _, w in styles]
+    blended = tiling.blend_grams(grams, style_weights)
+
+    def make_loss(box: tiling.Box):
+        top, left, bottom, right = box
+        with torch.no_grad():
+            feats = run_network(net, content[..., top:bottom, left:right], weights.content, runtime)
+        feats = {k: v.float() for k, v in feats.items()}
+        if guides is None:
+            targets = Targets(feats, blended)
+            return lambda x: objective(net, x, targets, weights, runtime)
+        targets = GuidedTargets(feats, tuple(grams), tuple(style_weights), guides).crop(box, feats)
+        return lambda x: guided_objective(net, x, targets, weights, runtime)
+
+    return tiling.optimize_tiled(image, make_loss, tile=stage.tile, overlap=config.tile_overlap,
+                                 steps=stage.steps, **run)
 
 
 def _start_image(previous, content, styles, config: StyleConfig) -> torch.Tensor:
@@ -174,3 +271,33 @@ class _reporter:
 
     def latest(self, fallback: torch.Tensor) -> torch.Tensor:
         return (self._latest if self._latest is not None else fallback).clamp(0, 1)
+
+
+def evaluate(
+    image: ImageInput,
+    content: ImageInput,
+    style: StyleInput,
+    config: StyleConfig | None = None,
+    *,
+    extractor: FeatureExtractor | None = None,
+) -> dict[str, float]:
+    """The weighted objective of a finished image, in fp32 on the CPU, at the image's size.
+
+    The photo is resized to the image's size and the painting to the same scale as in a run,
+    so results of different tools and precisions can be scored by the same code.
+    Returns {"content", "style", "tv", "total"} as floats.
+    """
+    config = (config or StyleConfig()).replace(device="cpu", precision="fp32")
+    runtime = resolve_runtime("cpu", "fp32")
+    result = image_io.load_image(image)
+    long_edge = max(result.shape[-2:])
+    content_image = _resize_to(image_io.load_image(content), result.shape[-2:])
+    style_edge = round((config.style_size or config.size) * long_edge / config.size)
+    styles = [(image_io.load_image(img, long_edge=style_edge), w) for img, w in _style_list(style)]
+    net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling),
+                   config, runtime)
+    weights = loss_weights(config)
+    targets = compute_targets(net, content_image, styles, weights, runtime)
+    with torch.no_grad():
+        terms = objective(net, result, targets, weights, runtime)
+    return {name: value.item() for name, value in terms.items()}
