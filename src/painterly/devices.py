@@ -97,6 +97,9 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {precision!r}")
     if dev.type == "cpu" and dtype is torch.float16:
         log.warning("fp16 on CPU is emulated and slow; bf16 or fp32 is a better choice")
+    if dev.type == "cuda":
+        # Every scale has fixed shapes for hundreds of steps: autotuning pays for itself.
+        torch.backends.cudnn.benchmark = True
     return Runtime(dev, dtype, channels_last=dev.type in ("cpu", "cuda"))
 
 
