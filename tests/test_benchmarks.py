@@ -1,0 +1,64 @@
+"""The benchmark's tutorial-style reference computes painterly's objective (fp32, 32 px).
+
+No timings here: ``benchmarks/speed.py`` measures and prints them.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from painterly import StyleConfig
+from painterly.devices import resolve_runtime
+from painterly.models.layers import conv_channels
+from painterly.models.vgg import vgg19
+from painterly.models.weights import VGGWeights
+from painterly.optimize import compute_targets, objective
+from painterly.pipeline import loss_weights
+
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference.py"
+
+
+def _load_reference():
+    spec = importlib.util.spec_from_file_location("benchmark_reference", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _random_vgg19_weights(seed: int = 0) -> VGGWeights:
+    generator = torch.Generator().manual_seed(seed)
+    convs = {}
+    for name, (c_in, c_out) in conv_channels().items():
+        weight = torch.randn(c_out, c_in, 3, 3, generator=generator) * (2 / (9 * c_in)) ** 0.5
+        convs[name] = (weight, torch.randn(c_out, generator=generator) * 0.1)
+    return VGGWeights(convs, "caffe", "random")
+
+
+def test_reference_objective_and_gradient_match_painterly():
+    reference = _load_reference()
+    weights = _random_vgg19_weights()
+    generator = torch.Generator().manual_seed(1)
+    content, style, image = (torch.rand(1, 3, 32, 40, generator=generator) for _ in range(3))
+    config = StyleConfig(size=40, precision="fp32", device="cpu")
+
+    runtime = resolve_runtime("cpu", "fp32")
+    net = vgg19(weights, pooling="avg").truncated("relu5_1")
+    lw = loss_weights(config)
+    targets = compute_targets(net, content, [(style, 1.0)], lw, runtime)
+    ours_image = image.clone().requires_grad_(True)
+    ours = objective(net, ours_image, targets, lw, runtime)
+    ours["total"].backward()
+
+    tutorial = reference.TutorialStyleTransfer(
+        weights, content, style, content_layers=config.content_layers,
+        style_layers=config.style_layers, content_weight=config.content_weight,
+        style_weight=config.style_weight, tv_weight=config.tv_weight)
+    theirs_image = image.clone().requires_grad_(True)
+    theirs = tutorial.objective(theirs_image)
+    theirs["total"].backward()
+
+    for term in ("content", "style", "tv", "total"):
+        assert torch.allclose(theirs[term], ours[term], rtol=1e-4, atol=1e-7), term
+    assert ours["style"] > 0 and ours["content"] > 0
+    assert torch.allclose(theirs_image.grad, ours_image.grad, rtol=1e-3, atol=1e-6 * ours_image.grad.abs().max())
