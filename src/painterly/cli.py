@@ -33,7 +33,7 @@ from typing import Literal, get_args, get_origin
 import click
 from tqdm import tqdm
 
-from . import __version__, image_io, multiscale, pipeline
+from . import __version__, image_io, masks, multiscale, pipeline
 from .config import InitKind, StyleConfig
 from .devices import resolve_runtime
 from .optimize import Progress
@@ -136,19 +136,23 @@ def intermediate_path(out: Path, step: int) -> Path:
 
 
 def _check_run(content, styles, config: StyleConfig, out: Path, overwrite: bool,
-               save_every: int) -> list[multiscale.Scale]:
-    """Fail fast, before the network loads: inputs, weights file, output paths, device."""
+               save_every: int, mask_files: typing.Sequence[str] = (),
+               masked: bool = False) -> list[multiscale.Scale]:
+    """Fail fast, before the network loads: inputs, weights file, output paths, device, memory.
+
+    Returns the stages with their steps (per tile times tiles, where a scale is tiled)."""
     if sum(weight for _, weight in styles) <= 0:
         raise ValueError("style weights must have a positive sum")
     inputs = [content, *(path for path, _ in styles)]
     if config.init not in get_args(InitKind):
         inputs.append(config.init)
-    for path in inputs:
-        image_io.check_image_file(path)
+    inputs += list(mask_files)
+    sizes = [image_io.check_image_file(path) for path in inputs]
     if config.weights is not None and not Path(config.weights).is_file():
         raise ValueError(f"cannot read weights {config.weights!r}: no such file")
-    stages = multiscale.schedule(config.size, config.scales, config.iterations,
-                                 config.iterations_per_scale)
+    kept = sum(1 for _, weight in styles if weight > 0)
+    plans = pipeline.plan(sizes[0], sizes[1:len(styles) + 1], config, masks=kept if masked else 0)
+    stages = [multiscale.Scale(plan.long_edge, plan.total_steps) for plan in plans]
     total = sum(stage.steps for stage in stages)
     steps = range(save_every, total + 1, save_every) if save_every else ()
     for path in [out, *(intermediate_path(out, step) for step in steps)]:
@@ -188,9 +192,14 @@ def _postfix(progress: Progress) -> str:
 
 
 def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path, *,
-            overwrite: bool, save_every: int = 0, quiet: bool, **extra) -> Path:
-    """Check everything, run the optimisation with a progress bar, save; returns the path."""
-    stages = _check_run(content, styles, config, out, overwrite, save_every)
+            overwrite: bool, save_every: int = 0, quiet: bool, masks=None,
+            mask_files: typing.Sequence[str] = (), **extra) -> Path:
+    """Check everything, run the optimisation with a progress bar, save; returns the path.
+
+    masks: one per style for ``pipeline.stylize`` (None: no masks); mask_files: the files they
+    come from, checked like every input."""
+    stages = _check_run(content, styles, config, out, overwrite, save_every, mask_files,
+                        masked=masks is not None)
     runtime = resolve_runtime(config.device, config.precision)
     if not quiet:
         click.echo(f"{PROG}: {runtime.describe()}", err=True)
@@ -204,7 +213,8 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
               unit="step", desc=PROG, dynamic_ncols=True) as bar:
         try:
             image = pipeline.stylize(content, list(styles), config,
-                                     callback=_Reporter(bar, stages, out, save_every, save))
+                                     callback=_Reporter(bar, stages, out, save_every, save),
+                                     **({} if masks is None else {"masks": masks}))
         except pipeline.Interrupted as stop:
             bar.close()
             save(stop.image, out, interrupted=True)
@@ -296,19 +306,46 @@ def cli() -> None:
               help="output image; the extension picks PNG, JPEG, WebP or TIFF")
 @click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="N", help="also write OUT.stepNNNN.EXT every N steps (0: off)")
+@click.option("--mask", "mask", multiple=True, metavar="MASK",
+              help="one per STYLE, in order: paint that style where the image is white "
+                   "(greyscale, the photo's aspect ratio); 'all' for everywhere. Where every mask "
+                   "is black the photo is kept")
+@click.option("--labels", metavar="LABELS", default=None,
+              help="instead of --mask: a PNG with one colour per STYLE (sorted by RGB value: "
+                   "darkest first) and black where the photo is kept")
 @config_options()
 @_output_options
-def stylize(ctx, content, styles, output, save_every, overwrite, quiet, verbose, **settings):
+def stylize(ctx, content, styles, output, save_every, mask, labels, overwrite, quiet, verbose,
+            **settings):
     """Paint CONTENT in the style of the STYLE paintings (blended by their weights).
 
     Example: painterly stylize photo.jpg wave.jpg:0.7 scream.jpg:0.3 -o out.png
+
+    Regions: painterly stylize cat.png wave.jpg scream.jpg --labels regions.png -o out.png
     """
     _setup(ctx, verbose)
     pairs = [parse_style(text) for text in styles]
     config = make_config(settings)
+    found, files, record = _masks(mask, labels, len(pairs))
     out = _render(ctx, content, pairs, config, output, overwrite=overwrite,
-                  save_every=save_every, quiet=quiet)
+                  save_every=save_every, quiet=quiet, masks=found, mask_files=files, **record)
     click.echo(str(out))
+
+
+def _masks(mask: tuple[str, ...], labels: str | None, styles: int):
+    """(masks for the library or None, files to check, what the output's metadata records)."""
+    if mask and labels:
+        raise ValueError("give either --mask (one per style) or --labels, not both")
+    if labels is not None:
+        image_io.check_image_file(labels)
+        return masks.from_labels(labels, styles), [labels], {"regions": {"labels": labels}}
+    if not mask:
+        return None, [], {}
+    if len(mask) != styles:
+        raise ValueError(f"give one --mask per style ('all' for everywhere): "
+                         f"{len(mask)} masks for {styles} styles")
+    files = [m for m in mask if m != "all"]
+    return [None if m == "all" else m for m in mask], files, {"regions": {"masks": list(mask)}}
 
 
 def default_demo_output() -> Path:

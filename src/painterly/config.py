@@ -17,6 +17,7 @@ Pooling = Literal["avg", "max"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 InitKind = Literal["content", "noise", "style"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
+PreserveColor = Literal["none", "luminance", "histogram"]
 
 # Gatys et al. name layers after Caffe blobs, where ReLU runs in place: their "conv4_2" is the
 # rectified response, which painterly calls relu4_2 (conv4_2 here is the response before ReLU).
@@ -35,6 +36,11 @@ class StyleConfig:
     size: int = field(default=512, metadata={"help": "long edge of the output, in pixels"})
     style_size: int | None = field(
         default=None, metadata={"help": "long edge the painting is resized to (default: --size)"})
+    style_scale: float = field(
+        default=1.0, metadata={"help": "painting size relative to --style-size: < 1 finer strokes, > 1 coarser"})
+    preserve_color: PreserveColor = field(
+        default="none", metadata={"help": "keep the photo's colours: luminance (transfer brightness only) "
+                                          "or histogram (recolour the painting first)"})
     content_layers: tuple[str, ...] = field(
         default=DEFAULT_CONTENT_LAYERS, metadata={"help": "layers whose responses keep the photo's content"})
     content_layer_weights: tuple[float, ...] | None = field(
@@ -64,6 +70,13 @@ class StyleConfig:
         default=None, metadata={"help": "VGG19 weights file (default: the bundled original VGG19)"})
     weights_format: WeightsFormat = field(
         default="auto", metadata={"help": "input convention of a .pth weights file that cannot be identified"})
+    tile_size: int | None = field(
+        default=None, metadata={"help": "optimise scales larger than this in overlapping tiles of this "
+                                        "many pixels (default: only if the image would not fit in memory; 0: never)"})
+    tile_overlap: int = field(default=64, metadata={"help": "overlap of neighbouring tiles, in pixels"})
+    max_memory: float | None = field(
+        default=None, metadata={"help": "memory budget in GiB (default: what is available now); "
+                                        "a run that will not fit is refused before it starts"})
 
     def __post_init__(self) -> None:
         _check_positive(self, "size", "iterations", "scales")
@@ -90,6 +103,7 @@ class StyleConfig:
                     f"but scales is {self.scales}")
             if any(n < 0 for n in self.iterations_per_scale):
                 raise ValueError("iterations_per_scale entries must be >= 0")
+        _check_control(self)
 
     def replace(self, **changes) -> StyleConfig:
         """A copy with some fields changed (validated again)."""
@@ -115,6 +129,22 @@ def _check_choice(config: StyleConfig, name: str, literal) -> None:
     allowed = get_args(literal)
     if getattr(config, name) not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(config, name)!r}")
+
+
+def _check_control(config: StyleConfig) -> None:
+    """Colour preservation, style scale, tiling and the memory budget."""
+    _check_choice(config, "preserve_color", PreserveColor)
+    if not (isinstance(config.style_scale, (int, float)) and 0 < config.style_scale <= 16):
+        raise ValueError(f"style_scale must be > 0 and <= 16, got {config.style_scale!r}")
+    if not isinstance(config.tile_overlap, int) or config.tile_overlap < 0:
+        raise ValueError(f"tile_overlap must be an integer >= 0, got {config.tile_overlap!r}")
+    tile = config.tile_size
+    if tile is not None and tile != 0 and (
+            not isinstance(tile, int) or tile < 32 or tile <= 2 * config.tile_overlap):
+        raise ValueError(f"tile_size must be 0 (never tile) or at least 32 and more than twice "
+                         f"tile_overlap ({config.tile_overlap}), got {tile!r}")
+    if config.max_memory is not None and not config.max_memory > 0:
+        raise ValueError(f"max_memory must be > 0 GiB, got {config.max_memory!r}")
 
 
 def _check_layer_weights(layers, weights, kind: str) -> None:

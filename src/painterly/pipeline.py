@@ -77,6 +77,10 @@ def stylize(
     plans = memory.plan_run(config, tuple(photo.shape[-2:]), [s.shape[-2:] for s, _ in styles],
                             dtype_bytes=runtime.dtype.itemsize, guides=len(masks or ()),
                             budget=memory.budget_bytes(config))
+    for stage in plans:
+        log.info("%dx%d: %s, estimated peak %.1f GiB", stage.width, stage.height,
+                 f"{stage.tiles} tiles of {stage.tile} px" if stage.tile else "whole image",
+                 stage.peak / memory.GIB)
     net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling),
                    config, runtime)
     weights = loss_weights(config)
