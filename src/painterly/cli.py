@@ -37,6 +37,7 @@ from . import __version__, image_io, masks, multiscale, pipeline
 from .config import InitKind, StyleConfig
 from .devices import resolve_runtime
 from .optimize import Progress
+from .explore.commands import explore
 
 PROG = "painterly"
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -381,6 +382,9 @@ def demo(ctx, output, overwrite, quiet, verbose, **settings):
     out = _render(ctx, content, [(style, 1.0)], make_config(settings), out,
                   overwrite=overwrite, quiet=quiet, demo=True)
     click.echo(str(out))
+
+
+cli.add_command(explore)
 
 
 def main() -> None:
