@@ -38,6 +38,7 @@ from .config import InitKind, StyleConfig
 from .devices import resolve_runtime
 from .optimize import Progress
 from .explore.commands import explore
+from .web.server import studio_command
 
 PROG = "painterly"
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -385,6 +386,7 @@ def demo(ctx, output, overwrite, quiet, verbose, **settings):
 
 
 cli.add_command(explore)
+cli.add_command(studio_command)
 
 
 def main() -> None:

@@ -1,0 +1,291 @@
+"""The studio's HTTP interface: routes only (Starlette).
+
+Every error is JSON ``{"error": "one line"}`` with a 4xx status. Images and jobs are named
+only by ids the server made; nothing a client sends becomes a path. Long work goes to the
+:class:`~painterly.web.jobs.JobManager`; progress comes back as Server-Sent Events.
+
+Routes::
+
+    GET  /                              the page          GET  /static/...   its assets
+    GET  /api/config                    defaults, limits, examples, what this build can do
+    GET  /api/images/{id}/thumb.jpg     an example or upload, small
+    POST /api/uploads                   multipart field "file" -> an image id
+    GET  /api/jobs  POST /api/jobs      this run's jobs; start one (JSON) -> 202, 429 if full
+    GET  /api/jobs/{id}                 one job       POST /api/jobs/{id}/cancel
+    GET  /api/jobs/{id}/events          SSE: status, progress, then done|failed|cancelled
+    GET  /api/jobs/{id}/preview.jpg     latest image  GET  /api/jobs/{id}/thumb.jpg
+    GET  /api/jobs/{id}/result.png      the result (?download=1 as an attachment)
+    GET  /api/explore  POST /api/explore   the Explore tab (see explore_views)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import time
+from http import HTTPStatus
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .. import __version__
+from ..config import StyleConfig
+from ..devices import resolve_runtime
+from ..models.vgg import FeatureExtractor
+from . import explore_views
+from .events import event_stream, public_job
+from .guards import SameOrigin, TooLarge, error, limited, read_body
+from .jobs import Job, JobManager, QueueFull
+from .params import Limits, ParamError, choices, parse_job
+from .tasks import stylize_task
+from .uploads import (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, ImageStore, UploadError,
+                      too_large_message)
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(str(resources.files("painterly.web") / "static"))
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_JSON_BYTES = 64 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
+               base_config: StyleConfig | None = None, limits: Limits = Limits(),
+               workers: int = 1, max_queued: int = 8, preview_interval: float = 0.4,
+               max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               max_upload_pixels: int = MAX_UPLOAD_PIXELS,
+               allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> Starlette:
+    """The studio app. Results and uploads of this run go to a new folder in ``results_dir``.
+
+    extractor: a feature network to use instead of VGG19 (tests). base_config: the defaults
+    a request starts from (the studio's, or a tiny network's layers in tests).
+    allowed_hosts: Host header values accepted (DNS-rebinding guard); ``("*",)`` for any.
+    """
+    run_dir = Path(results_dir) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    (run_dir / "results").mkdir(parents=True)
+    base = base_config or StyleConfig()
+    store = ImageStore(run_dir / "uploads", max_bytes=max_upload_bytes,
+                       max_pixels=max_upload_pixels, max_edge=limits.max_size)
+    manager = JobManager(workers=workers, max_queued=max_queued,
+                         preview_interval=preview_interval)
+    routes = _Routes(store, manager, base, limits, extractor, run_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        log.info("studio results go to %s", run_dir)
+        yield
+        manager.close()  # (blocks the loop briefly; nothing else runs at shutdown)
+
+    app = Starlette(
+        routes=routes.table(),
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+                    Middleware(SameOrigin)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan)
+    app.state.run_dir, app.state.jobs, app.state.images = run_dir, manager, store
+    return app
+
+
+class _Routes:
+    """The endpoints, sharing the store, the queue and the settings."""
+
+    def __init__(self, store: ImageStore, manager: JobManager, base: StyleConfig,
+                 limits: Limits, extractor: FeatureExtractor | None, run_dir: Path):
+        self.store, self.manager, self.base, self.limits = store, manager, base, limits
+        self.extractor, self.run_dir = extractor, run_dir
+        self.device = resolve_runtime(base.device, base.precision).describe()
+
+    def table(self) -> list:
+        return [
+            Route("/", self.index),
+            Route("/api/config", self.config),
+            Route("/api/images/{image_id}/thumb.jpg", self.image_thumb),
+            Route("/api/uploads", self.upload, methods=["POST"]),
+            Route("/api/jobs", self.list_jobs, methods=["GET"]),
+            Route("/api/jobs", self.create_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}", self.get_job),
+            Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}/events", self.events),
+            Route("/api/jobs/{job_id}/preview.jpg", self.preview),
+            Route("/api/jobs/{job_id}/thumb.jpg", self.job_thumb),
+            Route("/api/jobs/{job_id}/result.png", self.result),
+            Route("/api/explore", self.explore_status, methods=["GET"]),
+            Route("/api/explore", self.explore_run, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    # ------------------------------------------------------------------ page and images
+
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def config(self, request: Request) -> Response:
+        base = self.base.to_dict()
+        return JSONResponse({
+            "version": __version__,
+            "defaults": {k: base[k] for k in ("size", "iterations", "scales", "style_weight",
+                                              "seed", "preserve_color") if k in base},
+            "limits": {"max_size": self.limits.max_size,
+                       "max_iterations": self.limits.max_iterations,
+                       "max_upload_bytes": self.store.max_bytes,
+                       "max_upload_pixels": self.store.max_pixels},
+            "preserve_color": choices("preserve_color"),
+            "network": "VGG19" if self.extractor is None else "a small test network",
+            "device": self.device,
+            "examples": [image.public() for image in self.store.examples()],
+        })
+
+    async def image_thumb(self, request: Request) -> Response:
+        image_id = request.path_params["image_id"]
+        if self.store.get(image_id) is None:
+            return error(404, f"no image with id {image_id!r}")
+        data = await run_in_threadpool(self.store.thumbnail, image_id)
+        return Response(data, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    async def upload(self, request: Request) -> Response:
+        limit = self.store.max_bytes + MULTIPART_OVERHEAD
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return error(413, too_large_message("the upload", self.store.max_bytes))
+        try:
+            form = await limited(request, limit).form(max_files=1, max_fields=4)
+        except TooLarge:
+            return error(413, too_large_message("the upload", self.store.max_bytes))
+        except Exception as exc:  # malformed multipart: python-multipart raises many kinds
+            log.info("bad upload: %s", exc)
+            return error(400, "expected a multipart/form-data upload with a field named 'file'")
+        try:
+            file = form.get("file")
+            if not isinstance(file, UploadFile):
+                return error(400, "expected a multipart/form-data upload with a field named 'file'")
+            data = await file.read(self.store.max_bytes + 1)
+            stored = await run_in_threadpool(self.store.add_upload, data, file.filename)
+        except UploadError as exc:
+            return error(exc.status, str(exc))
+        finally:
+            await form.close()
+        return JSONResponse(stored.public(), status_code=201)
+
+    # ------------------------------------------------------------------ jobs
+
+    async def create_job(self, request: Request) -> Response:
+        try:
+            body = json.loads(await read_body(request, MAX_JSON_BYTES))
+        except TooLarge:
+            return error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
+        except ValueError:
+            return error(400, "the request body must be JSON")
+        try:
+            content_id, style_id, config = parse_job(body, self.base, self.limits)
+        except ParamError as exc:
+            return error(400, str(exc))
+        content, style = self.store.get(content_id), self.store.get(style_id)
+        for key, image, image_id in (("content", content, content_id), ("style", style, style_id)):
+            if image is None:
+                return error(400, f"{key}: no image with id {image_id!r} (upload it first)")
+        out = self.run_dir / "results" / f"{secrets.token_hex(8)}.png"
+        try:
+            task = stylize_task(content, style, config, out=out, extractor=self.extractor)
+        except ValueError as exc:  # e.g. too large for this machine's memory
+            return error(400, " ".join(str(exc).split()))
+        return self._submit(task)
+
+    def _submit(self, task) -> Response:
+        try:
+            job = self.manager.submit(task)
+        except QueueFull as exc:
+            return error(429, f"the queue is full: {exc}", headers={"Retry-After": "10"})
+        return JSONResponse(public_job(job), status_code=202)
+
+    async def list_jobs(self, request: Request) -> Response:
+        return JSONResponse({"jobs": [public_job(job) for job in self.manager.jobs()]})
+
+    async def get_job(self, request: Request) -> Response:
+        job = self._job(request)
+        return JSONResponse(public_job(job))
+
+    async def cancel_job(self, request: Request) -> Response:
+        job = self.manager.cancel(request.path_params["job_id"])
+        if job is None:
+            return error(404, "no such job")
+        return JSONResponse(public_job(job))
+
+    async def events(self, request: Request) -> Response:
+        job = self._job(request)
+        last = request.headers.get("last-event-id", "")
+        since = int(last) if last.isdigit() else 0
+        return StreamingResponse(
+            event_stream(job, since), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def preview(self, request: Request) -> Response:
+        job = self._job(request)
+        if job.preview is None:
+            return error(404, "no preview yet")
+        return Response(job.preview, media_type="image/jpeg",
+                        headers={"Cache-Control": "no-store"})
+
+    async def job_thumb(self, request: Request) -> Response:
+        job = self._job(request)
+        data = job.thumb or job.preview
+        if data is None:
+            return error(404, "no image yet")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+    async def result(self, request: Request) -> Response:
+        job = self._job(request)
+        if job.result is None:
+            return error(404, f"job {job.id} has no result (it is {job.state})")
+        attachment = request.query_params.get("download") == "1"
+        return FileResponse(
+            job.result, media_type="image/png",
+            filename=job.task.info.get("download_name", f"{job.id}.png"),
+            content_disposition_type="attachment" if attachment else "inline")
+
+    def _job(self, request: Request) -> Job:
+        job = self.manager.get(request.path_params["job_id"])
+        if job is None:
+            raise HTTPException(404, "no such job")
+        return job
+
+    # ------------------------------------------------------------------ explore
+
+    async def explore_status(self, request: Request) -> Response:
+        return JSONResponse(explore_views.status(self.extractor))
+
+    async def explore_run(self, request: Request) -> Response:
+        status = explore_views.status(self.extractor)
+        if not status["available"]:
+            return error(501, status["message"])
+        try:
+            body = json.loads(await read_body(request, MAX_JSON_BYTES))
+        except (TooLarge, ValueError):
+            return error(400, "the request body must be a small JSON object")
+        out = self.run_dir / "results" / f"{secrets.token_hex(8)}.png"
+        try:
+            task = explore_views.explore_task(body, self.store, self.base, out=out,
+                                              extractor=self.extractor)
+        except ParamError as exc:
+            return error(400, str(exc))
+        return self._submit(task)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) as one-line JSON too."""
+    assert isinstance(exc, HTTPException)
+    default = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail and exc.detail != default else default.lower()
+    return error(exc.status_code, detail, headers=exc.headers)
