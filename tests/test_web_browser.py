@@ -119,7 +119,11 @@ def test_paint_in_the_browser(studio, page, tmp_path):
             .observe(document.getElementById('live'), {attributes: true, attributeFilter: ['src']});
     }""")
     page.click("#start")
-    page.wait_for_function("window.liveSources.length >= 2")  # the image changes as it forms
+    try:
+        page.wait_for_function("window.liveSources.length >= 2")  # the image changes as it forms
+    except Exception as error:  # a timeout: say what the page showed, not only that it timed out
+        raise AssertionError(f"the live image never changed; the page says: "
+                             f"{page.inner_text('#status')!r} {page.inner_text('#message')!r}") from error
     if README_MODE:
         page.wait_for_function("window.liveSources.length >= 4")
     page.locator("#download").wait_for(state="visible")
