@@ -49,7 +49,7 @@ def test_parse_channels():
     assert parse_channels(" 5 , 2,5 ") == (5, 2)
     assert parse_channels([3, 1, 3]) == (3, 1)
     assert parse_channels(7) == (7,)
-    for bad in ("a-b", "3-1", "", "1,,2"):
+    for bad in ("a-b", "3-1", "", "1,,2", "0-1000000"):
         with pytest.raises(ValueError):
             parse_channels(bad)
 
@@ -150,6 +150,7 @@ def test_content_reconstruction(tiny):
     first = [p for p in seen if p.stage == 1]
     assert len(seen) == 12 and first[-1].losses["content"] < first[0].losses["content"]
     assert result.to_json()["settings"]["layers"] == ["conv1_1", "relu2_1"]
+    assert result.settings["image"] == "tensor"
 
 
 def test_style_reconstruction_grows_layer_sets(tiny):
@@ -237,8 +238,9 @@ def test_cli_commands_on_bundled_images(tiny_vgg, tmp_path, args):
     steps = [] if args[0] == "activations" else ["--steps", "1"]
     result = run(*args, *steps, "--size", "24", "-o", str(out), "--json", str(tmp_path / "g.json"))
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "g.json").read_text())["kind"] in (
-        "content", "style", "tradeoff", "activations")
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert data["kind"] in ("content", "style", "tradeoff", "activations")
+    assert "bundled:" in json.dumps(data["settings"])
 
 
 def test_cli_errors_are_one_line_value_errors(tiny_vgg, tmp_path):
@@ -251,6 +253,18 @@ def test_cli_errors_are_one_line_value_errors(tiny_vgg, tmp_path):
     result = run("neurons", "-o", str(out), "--json", str(tmp_path / "n.txt"))
     assert "must end in .json" in str(result.exception)
     assert not out.exists()
+
+
+def test_errors_through_the_main_cli(tiny_vgg, tmp_path):
+    """Registered in ``painterly``'s group, a bad argument is one line and exit code 2."""
+    from painterly.cli import cli
+
+    main = type(cli)(name="painterly", commands={"explore": explore})  # cli is not modified
+    result = CliRunner().invoke(main, ["explore", "neurons", "--layer", "conv9_1", "-o",
+                                       str(tmp_path / "n.png"), "--quiet"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("painterly: error: unknown layer 'conv9_1'; valid layers:")
+    assert result.stderr.count("\n") == 1
 
 
 def test_cli_refuses_to_overwrite_before_working(tiny_vgg, tmp_path):

@@ -21,7 +21,7 @@ from ..image_io import load_image, tensor_to_pil
 from ..models.vgg import FeatureExtractor
 from ..optimize import run_network
 from .common import (ExploreCallback, ExploreResult, ImageLike, Reporter, check_layers,
-                     check_positive, check_size, network, rounded)
+                     check_positive, check_size, describe_input, network, rounded)
 from .grid import grid_shape, render_grid
 
 DEFAULT_IMAGE = "content/chelsea_cat.png"
@@ -96,7 +96,7 @@ def activation_maps(
     grid = render_grid(tiles, columns=cols, captions=captions, title=title)
     settings = {"layer": layer, "top": top, "size": size, "pooling": pooling,
                 "layer_channels": response.shape[0], "map_size": list(response.shape[1:]),
-                "image": str(image) if isinstance(image, str) else None}
+                "image": describe_input(image, DEFAULT_IMAGE)}
     return ExploreResult("activations", grid, tuple(tiles), title, (), (), tuple(cells), settings)
 
 

@@ -31,7 +31,9 @@ from .reconstruct import DEFAULT_STEPS as RECONSTRUCT_STEPS
 from .reconstruct import reconstruct_content, reconstruct_style
 from .tradeoff import DEFAULT_STYLE_WEIGHTS, tradeoff_grid
 
-_STARTED = "painterly.started"  # the main CLI's flag: errors after it exit 1, before it 2
+_STARTED = "painterly.started"
+"""The main CLI's flag: errors after it exit 1 (failed while running), before it 2 (refused).
+Set at the first progress report: the library checks every argument before that."""
 
 
 def _layer_list(text: str) -> tuple[str, ...]:
@@ -76,23 +78,31 @@ def _common(size: int, steps: int | None):
 
 
 class ProgressBar:
-    """A tqdm bar on stderr fed by :class:`ExploreProgress` reports; restarts for each run."""
+    """A tqdm bar on stderr fed by :class:`ExploreProgress` reports; restarts for each run.
 
-    def __init__(self, quiet: bool):
-        self.bar = tqdm(total=1, disable=quiet, file=sys.stderr, unit="step",
-                        dynamic_ncols=True, desc="painterly explore", delay=0.5)
+    The bar appears at the first report, so nothing is drawn for a run that fails its checks.
+    """
+
+    def __init__(self, ctx: click.Context, quiet: bool):
+        self.ctx, self.quiet, self.bar = ctx, quiet, None
 
     def __call__(self, progress: ExploreProgress) -> None:
+        self.ctx.meta[_STARTED] = True
         total = progress.stages * progress.steps
-        if self.bar.total != total or (progress.stage, progress.step) == (1, 1):
+        if self.bar is None:
+            self.bar = tqdm(total=total, disable=self.quiet, file=sys.stderr, unit="step",
+                            dynamic_ncols=True)
+        elif self.bar.total != total or (progress.stage, progress.step) == (1, 1):
             self.bar.reset(total=total)
         self.bar.set_description_str(progress.task, refresh=False)
-        losses = " ".join(f"{k} {v:.3g}" for k, v in progress.losses.items() if k != "tv")
+        losses = " ".join(f"{k} {v:.3g}" for k, v in progress.losses.items()
+                          if v != 0 or k == "total")
         self.bar.set_postfix_str(f"{progress.stage}/{progress.stages} {losses}", refresh=False)
         self.bar.update((progress.stage - 1) * progress.steps + progress.step - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_outputs(output: Path, json_path: Path | None, overwrite: bool, inputs=()) -> None:
@@ -117,8 +127,7 @@ def _run(ctx, call, *, output: Path, json_path: Path | None, overwrite: bool, qu
     runtime = resolve_runtime(device, precision)
     if not quiet:
         click.echo(f"painterly: {runtime.describe()}", err=True)
-    ctx.meta[_STARTED] = True
-    bar = ProgressBar(quiet)
+    bar = ProgressBar(ctx, quiet)
     try:
         result = call(bar)
     finally:
@@ -265,8 +274,7 @@ def figures(ctx, out_dir, quick, seed, device, precision, overwrite, quiet):
     if not quiet:
         click.echo(f"painterly: {runtime.describe()}", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx.meta[_STARTED] = True
-    bar = ProgressBar(quiet)
+    bar = ProgressBar(ctx, quiet)
     try:
         written = make_figures(out_dir, quick=quick, seed=seed, device=device,
                                precision=precision, overwrite=overwrite, callback=bar)

@@ -29,6 +29,7 @@ from ..pipeline import ImageInput, load_vgg19
 BLOCK_CONVS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 PAPER_CONTENT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+MAX_CHANNELS = 4096  # more than any VGG19 layer has; guards against a typo like 0-1000000
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ def parse_channels(spec: str | int | Sequence[int]) -> tuple[int, ...]:
             raise ValueError(f"channels must look like 0-15 or 3,7,12; got {spec!r}") from None
         if stop < start:
             raise ValueError(f"channel range {part!r} runs backwards; write it low-high")
+        if stop - start >= MAX_CHANNELS:
+            raise ValueError(f"channel range {part!r} is too long; at most {MAX_CHANNELS} "
+                             "channels at a time")
         channels.extend(range(start, stop + 1))
     return tuple(dict.fromkeys(channels))
 
@@ -205,6 +209,15 @@ def compact_channels(channels: Sequence[int]) -> str:
         else:
             runs.append([channel])
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def describe_input(image: ImageLike | None, default: str) -> str:
+    """For JSON: a path as given, ``bundled:<default>`` for None, else the object's kind."""
+    if image is None:
+        return f"bundled:{default}"
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return "tensor" if isinstance(image, torch.Tensor) else "PIL image"
 
 
 def rounded(value: float, digits: int = 4) -> float:

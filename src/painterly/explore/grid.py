@@ -84,6 +84,14 @@ def render_grid(
         y = top + row * cell_h + (th - h) // 2
         draw.multiline_text((left - PAD - w, y), text, fill=INK, font=face, spacing=2,
                             align="right")
+    _paste_tiles(canvas, draw, tiles, captions, columns, (left, top), (cell_w, cell_h),
+                 (tw, th), face)
+    return canvas
+
+
+def _paste_tiles(canvas, draw, tiles, captions, columns, origin, cell, tile_size, face) -> None:
+    """Each tile at its place in the grid, its caption centred under it."""
+    (left, top), (cell_w, cell_h), (tw, th) = origin, cell, tile_size
     for index, tile in enumerate(tiles):
         row, col = divmod(index, columns)
         x, y = left + col * cell_w, top + row * cell_h
@@ -92,7 +100,6 @@ def render_grid(
             w, _ = _text_size(captions[index], face)
             draw.multiline_text((x + (tw - w) // 2, y + th + 2), captions[index], fill=INK,
                                 font=face, spacing=2, align="center")
-    return canvas
 
 
 def _fitting_font_size(texts: Sequence[str], width: int, start: int, smallest: int = 10) -> int:

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from ..image_io import tensor_to_pil
 from ..models.vgg import FeatureExtractor
 from ..optimize import run_network
-from .activations import load_input, top_channels
+from .activations import DEFAULT_IMAGE, load_input, top_channels
 from .common import (ExploreCallback, ExploreResult, ImageLike, Reporter, channel_count,
                      check_channels, check_layers, check_positive, check_size,
-                     compact_channels, network, parse_channels, rounded)
+                     compact_channels, describe_input, network, parse_channels, rounded)
 from .fourier import FourierImage, random_transform
 from .grid import grid_shape, render_grid
 
@@ -89,7 +89,9 @@ def visualize_neurons(
     grid = render_grid(tiles, columns=cols, captions=captions, title=title)
     cells = tuple({"row": i // cols, "column": i % cols, "label": captions[i], "channel": c,
                    "activation": rounded(s)} for i, (c, s) in enumerate(zip(picked, scores)))
-    settings = {"layer": layer, "channels": picked, "top": top, "size": size, "steps": steps,
+    settings = {"layer": layer, "channels": picked, "top": top,
+                "image": describe_input(image, DEFAULT_IMAGE) if top else None,
+                "size": size, "steps": steps,
                 "learning_rate": learning_rate, "seed": seed, "pooling": pooling,
                 "layer_channels": count, "objective": f"mean leaky_relu(response, {LEAK})",
                 "device": str(runtime.device), "dtype": str(runtime.dtype).split(".")[-1]}

@@ -25,7 +25,7 @@ from ..optimize import LossWeights, compute_targets, objective, optimize
 from .activations import bundled_image, load_input
 from .common import (PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, ExploreCallback, ExploreResult,
                      ImageLike, Reporter, check_layers, check_positive, check_size, deepest,
-                     network, rounded)
+                     describe_input, network, rounded)
 from .grid import render_grid
 
 DEFAULT_CONTENT = "content/chelsea_cat.png"
@@ -90,7 +90,9 @@ def reconstruct_content(
                       "loss": rounded(loss)})
     labels = ("input", *(layer_label(layer) for layer in layers))
     title = "Content reconstructions from white noise: one layer each"
-    settings = _settings(layers, size, steps, tv_weight, seed, pooling, runtime)
+    settings = {"image": describe_input(image, DEFAULT_CONTENT),
+                **_settings(layers, size, steps, tv_weight, seed, pooling, runtime),
+                "start": f"white noise, std {NOISE_STD} around mid-grey"}
     return _result("content", tiles, labels, title, cells, settings)
 
 
@@ -136,7 +138,9 @@ def reconstruct_style(
                       "loss": rounded(loss)})
     labels = ("input", *(_set_label(layers[:k]) for k in range(1, len(layers) + 1)))
     title = "Style (texture) reconstructions from white noise: growing sets of layers"
-    settings = _settings(layers, size, steps, tv_weight, seed, pooling, runtime)
+    settings = {"image": describe_input(image, DEFAULT_STYLE), "style_size": style_size,
+                **_settings(layers, size, steps, tv_weight, seed, pooling, runtime),
+                "start": "white noise, uniform in [0,1]"}
     return _result("style", tiles, labels, title, cells, settings)
 
 
@@ -185,7 +189,7 @@ def _reconstruct(net, content, style, weights: LossWeights, runtime, shape, step
 
 def _settings(layers, size, steps, tv_weight, seed, pooling, runtime) -> dict:
     return {"layers": list(layers), "size": size, "steps": steps, "tv_weight": tv_weight,
-            "seed": seed, "pooling": pooling, "optimizer": "lbfgs", "start": "white noise",
+            "seed": seed, "pooling": pooling, "optimizer": "lbfgs",
             "device": str(runtime.device), "dtype": str(runtime.dtype).split(".")[-1]}
 
 

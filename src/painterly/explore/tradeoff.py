@@ -27,7 +27,7 @@ from ..optimize import Clock
 from ..pipeline import load_vgg19, stylize
 from .activations import bundled_image, load_input
 from .common import (PAPER_STYLE_LAYERS, ExploreCallback, ExploreProgress, ExploreResult,
-                     check_layers, check_positive, check_size, rounded)
+                     check_layers, check_positive, check_size, describe_input, rounded)
 from .grid import render_grid
 from .reconstruct import paper_name
 
@@ -101,8 +101,10 @@ def tradeoff_grid(
             image, cell = _cell(net, photo, painting, config, stage, clock, callback)
             tiles.append(image)
             cells.append({"row": row, "column": col, **cell})
-    settings = dict(size=size, style_size=style_size, steps=steps, seed=seed, pooling=pooling,
-                    content_weight=1.0, init="noise", tv_weight=TV_WEIGHT)
+    settings = dict(content=describe_input(content, DEFAULT_CONTENT),
+                    style=describe_input(style, DEFAULT_STYLE), size=size, style_size=style_size,
+                    steps=steps, seed=seed, pooling=pooling, content_weight=1.0,
+                    init="noise", tv_weight=TV_WEIGHT)
     return _result(tiles, cells, style_layers, style_weights, content_layer, settings)
 
 
