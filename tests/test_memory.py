@@ -67,7 +67,8 @@ def test_too_big_is_one_line_suggesting_tiling_or_a_smaller_size():
     with pytest.raises(ValueError) as info:
         memory.plan_run(config, (2731, 4096), [], budget=memory.budget_bytes(config))
     message = str(info.value)
-    assert "\n" not in message and "--tile-size" in message and "--max-memory 8 GiB" in message
+    assert "\n" not in message and "--tile-size" in message
+    assert "only 8.0 GiB are allowed (--max-memory)" in message
     assert "smaller --size (about" in message
 
 
@@ -96,6 +97,13 @@ def test_cli_refuses_with_exit_2_and_one_line(tmp_path, content_png, style_png, 
     assert len(lines) == 1 and lines[0].startswith("painterly: error: this run needs about")
     assert "--tile-size 512" in lines[0]
     assert not (tmp_path / "out.png").exists()
+
+
+def test_smallest_tiles_only_suggest_a_smaller_size():
+    config = StyleConfig(size=4096, tile_size=256, max_memory=0.5)
+    with pytest.raises(ValueError) as info:
+        memory.plan_run(config, (2731, 4096), [], budget=memory.budget_bytes(config))
+    assert "in 256 px tiles" in str(info.value) and "--tile-size" not in str(info.value)
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -177,17 +177,20 @@ def _choose_tile(config: StyleConfig, height: int, width: int, peak, budget) -> 
 
 def _too_big(plan: StagePlan, config, content_size, dtype_bytes, guides, budget) -> str:
     """One line: what is needed, what there is, and what to change."""
-    where = (f"--max-memory {config.max_memory:g} GiB allows" if config.max_memory is not None
-             else "this machine has")
+    where = ("are allowed (--max-memory)" if config.max_memory is not None
+             else "are available")
     need = (f"needs about {plan.peak / GIB:.1f} GiB at {plan.width}x{plan.height} px"
             + (f" in {plan.tile} px tiles" if plan.tile else ""))
     fits = _fitting_size(config, content_size, dtype_bytes, guides, budget)
     smaller = f"a smaller --size (about {fits} px fits)" if fits else "a smaller --size"
-    if plan.tile:
-        advice = f"use smaller tiles (--tile-size {max(128, plan.tile // 2)}) or {smaller}"
-    else:
+    half = (plan.tile or 0) // 2
+    if not plan.tile:
         advice = f"tile it (--tile-size 512) or use {smaller}"
-    return f"this run {need} but {where} {budget / GIB:.1f} GiB; {advice}"
+    elif half >= 32 and half > 2 * config.tile_overlap:
+        advice = f"use smaller tiles (--tile-size {half}) or {smaller}"
+    else:
+        advice = f"use {smaller}"
+    return f"this run {need} but only {budget / GIB:.1f} GiB {where}; {advice}"
 
 
 def _fitting_size(config: StyleConfig, content_size, dtype_bytes, guides, budget) -> int | None:
