@@ -32,7 +32,7 @@ from PIL import Image
 from . import image_io, losses
 from .devices import Runtime
 from .models.vgg import FeatureExtractor
-from .optimize import LossWeights, run_network
+from .optimize import LossWeights, objective, run_network
 
 MaskInput = Union[str, os.PathLike, Image.Image, torch.Tensor]
 ASPECT_TOLERANCE = 0.02
@@ -185,16 +185,5 @@ def guided_objective(
     runtime: Runtime,
 ) -> dict[str, torch.Tensor]:
     """``optimize.objective`` with guided style terms; image (1,3,H,W) -> weighted scalars."""
-    feats = run_network(extractor, image, weights.layers, runtime)
-    zero = image.new_zeros(())
-    content = zero
-    if weights.content:
-        content = losses.weighted_sum(
-            {k: losses.content_loss(feats[k], targets.content[k]) for k in weights.content},
-            weights.content)
-    style = zero
-    if weights.style:
-        style = losses.weighted_sum(
-            {k: guided_style_loss(feats[k], targets, k) for k in weights.style}, weights.style)
-    tv = losses.total_variation(image) * weights.tv if weights.tv else zero
-    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    return objective(extractor, image, targets, weights, runtime,
+                     style_loss=lambda f, layer: guided_style_loss(f, targets, layer))

@@ -113,8 +113,16 @@ def objective(
     targets: Targets,
     weights: LossWeights,
     runtime: Runtime,
+    *,
+    style_loss: Callable[[torch.Tensor, str], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weighted loss terms for image (1,3,H,W): {"content", "style", "tv", "total"} scalars."""
+    """Weighted loss terms for image (1,3,H,W): {"content", "style", "tv", "total"} scalars.
+
+    style_loss(features, layer) replaces the plain Gram loss against ``targets.style[layer]``
+    (masks.py passes guided Gram losses).
+    """
+    if style_loss is None:
+        style_loss = lambda f, layer: losses.style_layer_loss(f, targets.style[layer])  # noqa: E731
     feats = run_network(extractor, image, weights.layers, runtime)
     zero = image.new_zeros(())
     content = zero
@@ -124,9 +132,8 @@ def objective(
             weights.content)
     style = zero
     if weights.style:
-        style = losses.weighted_sum(
-            {k: losses.style_layer_loss(feats[k], targets.style[k]) for k in weights.style},
-            weights.style)
+        style = losses.weighted_sum({k: style_loss(feats[k], k) for k in weights.style},
+                                    weights.style)
     tv = losses.total_variation(image) * weights.tv if weights.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 
