@@ -31,44 +31,97 @@ def tiny():
     return random_vgg_like((8, 16))
 
 
-@pytest.mark.parametrize("length, tile, overlap", [(96, 64, 16), (1000, 512, 64), (4096, 768, 64),
-                                                    (2731, 1024, 64), (64, 64, 16), (40, 64, 16)])
+GRIDS = [(96, 64, 16), (1000, 512, 64), (4096, 768, 64), (2725, 1024, 64), (64, 64, 16),
+         (40, 64, 16), (1030, 1024, 64), (100, 48, 0)]
+
+
+@pytest.mark.parametrize("length, tile, overlap", GRIDS)
 def test_tiles_cover_the_axis_and_overlap_enough(length, tile, overlap):
-    for starts in (tiling.tile_starts(length, tile, overlap),
-                   tiling.shifted_starts(tiling.tile_starts(length, tile, overlap), length, tile)):
-        assert starts[0] == 0 and min(starts[-1] + tile, length) == length
-        assert starts == sorted(set(starts))
-        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    starts = tiling.tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and min(starts[-1] + tile, length) == length
+    assert starts == sorted(set(starts))
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
 
 
 def test_boxes_and_counts():
     boxes = tiling.tile_boxes(64, 96, 48, 16)
     assert boxes[0] == (0, 0, 48, 48) and boxes[-1] == (16, 48, 64, 96)
     assert tiling.count_tiles(64, 96, 48, 16) == len(boxes) == 6
-    assert tiling.count_tiles(64, 96, 48, 16, sweeps=2) == 6 + len(tiling.tile_boxes(64, 96, 48, 16, 1))
     assert tiling.tile_boxes(30, 40, 48, 16) == [(0, 0, 30, 40)]
     with pytest.raises(ValueError, match="larger than the overlap"):
         tiling.tile_starts(100, 32, 32)
 
 
-def test_ramps_fade_only_inside_the_image():
-    weight = tiling.ramp((16, 48, 64, 96), 64, 96, 16)[0, 0]
-    assert weight.shape == (48, 48)
-    assert weight[-1, -1] == 1 and weight[0, 0] < 0.01 and weight[24, 24] == 1  # image corner: 1
-    assert torch.all(weight[:, 1:] >= weight[:, :-1]) and torch.all(weight[1:] >= weight[:-1])
-    near_only = tiling.ramp((16, 16, 64, 64), 96, 96, 16, fade_far=False)[0, 0]
-    assert near_only[-1, -1] == 1 and near_only[0, 0] < 0.01
-    rise = tiling.ramp((0, 0, 8, 40), 8, 80, 16)[0, 0, 0, 24:]
-    fall = tiling.ramp((0, 24, 8, 80), 8, 80, 16)[0, 0, 0, :16]
-    assert torch.allclose(rise + fall, torch.ones(16))  # symmetric cross-fade sums to one
+@pytest.mark.parametrize("length, tile, overlap", GRIDS)
+def test_axis_weights_sum_to_one_and_fade_over_the_overlap(length, tile, overlap):
+    starts = tiling.tile_starts(length, tile, overlap)
+    weights = tiling.axis_weights(length, tile, overlap)
+    total = torch.zeros(length)
+    for start, weight in zip(starts, weights):
+        assert weight.shape == (min(start + tile, length) - start,)
+        assert weight.min() >= 0 and weight.max() == 1
+        total[start:start + len(weight)] += weight
+    assert torch.allclose(total, torch.ones(length))
+    for (a, wa), (b, wb) in zip(zip(starts, weights), zip(starts[1:], weights[1:])):
+        shared = a + len(wa) - b  # the strip both tiles cover
+        fading = ((wa[b - a:] > 0) & (wa[b - a:] < 1)).sum()
+        width = min(overlap // 2, b - a, shared)
+        assert width - 1 <= fading <= width  # one less where the centre falls between pixels
+        # each tile's edge inside the image, where it saw zero padding, is never kept
+        margin = (shared - width) // 2
+        assert (wa[len(wa) - margin:] == 0).all() and (wb[:margin] == 0).all()
+        if shared >= overlap:
+            assert margin >= overlap // 4
+
+
+def test_tile_weights_sum_to_one_over_the_image():
+    total = torch.zeros(1, 1, 100, 140)
+    for (top, left, bottom, right), weight in zip(tiling.tile_boxes(100, 140, 48, 16),
+                                                  tiling.tile_weights(100, 140, 48, 16)):
+        assert weight.shape == (1, 1, bottom - top, right - left)
+        total[..., top:bottom, left:right] += weight
+    assert torch.allclose(total, torch.ones_like(total))
 
 
 def test_constant_tiles_blend_to_the_constant(monkeypatch):
     """Write-back is a convex mix: if every tile comes out as 0.7, so does every pixel."""
     monkeypatch.setattr(tiling, "optimize", lambda image, *a, **k: torch.full_like(image, 0.7))
     result = tiling.optimize_tiled(torch.rand(1, 3, 64, 96), lambda box: None, tile=48,
-                                   overlap=16, steps=1, sweeps=2)
+                                   overlap=16, steps=1)
     assert torch.allclose(result, torch.full_like(result, 0.7))
+
+
+def test_tile_borders_never_reach_the_result(monkeypatch):
+    """A tile whose outermost pixels came out wrong (as zero padding makes them) leaves no trace
+    once its neighbours are blended in: the result is the tiles' good value everywhere."""
+    def paint_with_bad_border(image, *args, **kwargs):
+        out = torch.full_like(image, 0.5)
+        out[..., :2, :] = out[..., -2:, :] = out[..., :, :2] = out[..., :, -2:] = 1.0
+        return out
+
+    monkeypatch.setattr(tiling, "optimize", paint_with_bad_border)
+    result = tiling.optimize_tiled(torch.zeros(1, 3, 160, 230), lambda box: None, tile=64,
+                                   overlap=16, steps=1)
+    inner = result[..., 2:-2, 2:-2]  # the image's own border belongs to one tile only
+    assert torch.allclose(inner, torch.full_like(inner, 0.5))
+
+
+def test_tiles_start_from_the_image_as_painted_so_far(monkeypatch):
+    """Each tile starts where its finished neighbours left the shared strip."""
+    starts = []
+
+    def record(image, *args, **kwargs):
+        starts.append(image.clone())
+        return torch.ones_like(image)
+
+    monkeypatch.setattr(tiling, "optimize", record)
+    tiling.optimize_tiled(torch.zeros(1, 3, 32, 80), lambda box: None, tile=48, overlap=8,
+                          steps=1)
+    first, second = starts  # tiles [0, 48) and [32, 80): they share columns 32..47
+    assert torch.equal(first, torch.zeros_like(first))
+    shared = second[..., :16]
+    assert shared[..., :4].eq(1).all() and shared[..., -4:].eq(0).all()  # fade in the middle
+    assert second[..., 16:].eq(0).all()
 
 
 def test_tiled_painting_grams_match_the_whole_painting(tiny):

@@ -154,11 +154,13 @@ def _plan_stage(stage: multiscale.Scale, config, content_size, style_sizes, dtyp
         passes = [targets_bytes(th, tw, config, dtype_bytes=dtype_bytes)] + [
             targets_bytes(min(ph, tile or ph), min(pw, tile or pw), config,
                           dtype_bytes=dtype_bytes) for ph, pw in paintings]
-        whole = 3 * h * w * 4 * 4 if tile else 0  # result, photo, start image, a crop
+        # fp32 whole images: start, weighted sum of tiles, image so far, photo, result (RGB)
+        # and the sum of weights (one channel)
+        whole = (5 * 3 + 1) * h * w * 4 if tile else 0
         return BASE_BYTES + max(step, *passes) + whole
 
     tile = _choose_tile(config, h, w, peak, budget)
-    tiles = tiling.count_tiles(h, w, tile, config.tile_overlap, tiling.SWEEPS) if tile else 1
+    tiles = tiling.count_tiles(h, w, tile, config.tile_overlap) if tile else 1
     return StagePlan(stage.long_edge, h, w, stage.steps, tile, tiles, peak(tile))
 
 

@@ -7,13 +7,13 @@ once per scale from the whole painting. Gram matrices are averages over pixels (
 ``losses.gram_matrix``), so every tile is asked for the painting's statistics and the tiles
 agree with each other.
 
-Tiles overlap. They are optimised one after another, row by row, each starting from the
-current image (which already holds its finished neighbours' pixels in the overlap), and
-written back with a raised-cosine ramp across the overlap with the tiles painted before it,
-so each new tile fades into its neighbours instead of meeting them at an edge. A tile's own
-border, where the network sees zero padding instead of the neighbouring pixels, is never
-kept: the next tiles paint over it at full weight, or the ramp fades it out. An optional
-second sweep over a grid shifted onto the first sweep's overlaps repaints those strips whole.
+Tiles overlap and are optimised one after another, row by row, each starting from the image
+as painted so far (its finished neighbours' pixels in the overlap). The result is a weighted
+sum of the tiles: along each axis, two neighbours cross-fade with a raised cosine half the
+overlap wide, centred in the middle of the strip they share, and the weights of all tiles sum
+to one at every pixel. A tile's own border, where the network saw zero padding instead of
+the neighbouring pixels, lies outside its cross-fade (at least a quarter of the overlap away)
+and is never kept.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ Box = tuple[int, int, int, int]
 """A tile: (top, left, bottom, right) in pixels, bottom and right exclusive."""
 LossFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 StepHook = Callable[[int, dict[str, float], torch.Tensor], None]
-SWEEPS = 1
-"""Sweeps over the tiles at each tiled scale (the second one on a grid shifted onto the first
-one's overlaps); one was enough for no visible seam in the 4096 px test (see the README)."""
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -52,50 +49,58 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def shifted_starts(starts: Sequence[int], length: int, tile: int) -> list[int]:
-    """Offsets for a second sweep: tiles centred on the first sweep's overlaps, plus the ends.
-
-    >>> shifted_starts([0, 244, 488], 1000, 512)
-    [0, 122, 366, 488]
-    """
-    if len(starts) == 1:
-        return list(starts)
-    centres = [(a + b + tile) / 2 for a, b in zip(starts, starts[1:])]
-    inner = [min(max(round(c - tile / 2), 0), length - tile) for c in centres]
-    return sorted({0, *inner, length - tile})
-
-
-def tile_boxes(height: int, width: int, tile: int, overlap: int, sweep: int = 0) -> list[Box]:
-    """The tiles of one sweep over an image (H,W), row by row; sweep 1 is the shifted grid."""
+def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[Box]:
+    """The tiles of an image (H,W), row by row."""
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    if sweep:
-        ys, xs = shifted_starts(ys, height, tile), shifted_starts(xs, width, tile)
     return [(y, x, min(y + tile, height), min(x + tile, width)) for y in ys for x in xs]
 
 
-def ramp(box: Box, height: int, width: int, overlap: int, *, fade_far: bool = True
-         ) -> torch.Tensor:
-    """Write-back weight of a tile, (1,1,h,w) in [0,1]: 1 inside, rising as a raised cosine over
-    ``overlap`` pixels from each edge that lies inside the image (not at the image's border).
+def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
+    """How many tile optimisations :func:`optimize_tiled` runs on an image (H,W)."""
+    return len(tile_boxes(height, width, tile, overlap))
 
-    fade_far=False fades only the top and left edges, the ones that face tiles already painted
-    in a row-by-row sweep: the bottom and right strips will be painted over, at full weight, by
-    the next tiles, so fading them would only mix in pixels that were never optimised.
+
+def axis_weights(length: int, tile: int, overlap: int) -> list[torch.Tensor]:
+    """Each tile's weight along one axis of ``length`` pixels, one (tile extent,) tensor per
+    tile of :func:`tile_starts`; at every pixel the weights of the tiles covering it sum to 1.
+
+    Neighbours cross-fade (raised cosine) over half the overlap, narrowed to the distance
+    between tile starts where the tiles are that close, centred in the strip they share, so
+    the outer quarter of the overlap at each tile edge is never kept.
+
+    >>> [[round(v, 2) for v in w.tolist()] for w in axis_weights(8, 6, 4)]
+    [[1.0, 1.0, 1.0, 0.85, 0.15, 0.0], [0.0, 0.15, 0.85, 1.0, 1.0, 1.0]]
     """
-    top, left, bottom, right = box
+    starts = tile_starts(length, tile, overlap)
+    ends = [min(start + tile, length) for start in starts]
+    width = min([overlap // 2] + [b - a for a, b in zip(starts, starts[1:])])
+    # A pixel's weight in the later of two tiles: 0 before the fade, 1 after it.
+    fades = [_raised_cosine(torch.arange(length) + 0.5, (start + end) / 2, width)
+             for start, end in zip(starts[1:], ends)]
+    weights = []
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        weight = torch.ones(length)
+        if i > 0:
+            weight = weight * fades[i - 1]
+        if i < len(fades):
+            weight = weight * (1 - fades[i])
+        weights.append(weight[start:end])
+    return weights
 
-    def axis(start: int, end: int, length: int) -> torch.Tensor:
-        weight = torch.ones(end - start)
-        n = min(overlap, (end - start) // 2)
-        if n > 0:
-            rise = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n) + 0.5) / n)
-            if start > 0:
-                weight[:n] = rise
-            if fade_far and end < length:
-                weight[-n:] = torch.minimum(weight[-n:], rise.flip(0))
-        return weight
 
-    return (axis(top, bottom, height)[:, None] * axis(left, right, width)[None, :])[None, None]
+def _raised_cosine(positions: torch.Tensor, centre: float, width: int) -> torch.Tensor:
+    """0 below ``centre - width / 2``, 1 above ``centre + width / 2``, a raised cosine between
+    (a step at ``centre`` when width is 0)."""
+    if width <= 0:
+        return (positions >= centre).float()
+    t = ((positions - centre) / width + 0.5).clamp(0, 1)
+    return 0.5 - 0.5 * torch.cos(math.pi * t)
+
+
+def tile_weights(height: int, width: int, tile: int, overlap: int) -> list[torch.Tensor]:
+    """Write-back weight (1,1,h,w) of each tile of :func:`tile_boxes`, summing to 1 everywhere."""
+    ys, xs = axis_weights(height, tile, overlap), axis_weights(width, tile, overlap)
+    return [(wy[:, None] * wx[None, :])[None, None] for wy in ys for wx in xs]
 
 
 def optimize_tiled(
@@ -105,7 +110,6 @@ def optimize_tiled(
     tile: int,
     overlap: int,
     steps: int,
-    sweeps: int = SWEEPS,
     optimizer: str = "lbfgs",
     learning_rate: float = 0.02,
     on_step: StepHook | None = None,
@@ -113,34 +117,30 @@ def optimize_tiled(
     """Optimise image (1,3,H,W) tile by tile; returns a new image clamped to [0,1].
 
     make_loss(box) -> the loss function of that tile's pixels (its own content targets).
-    Each tile of each sweep gets ``steps`` optimiser steps; on_step(step, losses, image) counts
-    steps over all tiles and sweeps (:func:`count_tiles` times ``steps``) and receives the whole
-    image as painted so far (the finished tiles; read it, do not keep it).
+    Each tile gets ``steps`` optimiser steps; on_step(step, losses, image) counts steps over all
+    tiles (:func:`count_tiles` times ``steps``) and receives the whole image as painted so far
+    (the finished tiles; read it, do not keep it).
     """
     height, width = image.shape[-2:]
-    result = image.detach().clone()
-    done = 0
-    for sweep in range(sweeps):
-        for box in tile_boxes(height, width, tile, overlap, sweep):
-            top, left, bottom, right = box
-            offset = done
+    start = image.detach()
+    painted = torch.zeros_like(start)  # sum of the finished tiles, each times its weight
+    covered = torch.zeros_like(start[:, :1])  # sum of their weights, 1 where the tiles are done
+    boxes = tile_boxes(height, width, tile, overlap)
+    weights = tile_weights(height, width, tile, overlap)
+    for index, (box, weight) in enumerate(zip(boxes, weights)):
+        top, left, bottom, right = box
+        so_far = painted + start * (1 - covered)
 
-            def hook(step, terms, pixels, offset=offset):
-                if on_step is not None:
-                    on_step(offset + step, terms, result)
+        def hook(step, terms, pixels, offset=index * steps, so_far=so_far):
+            if on_step is not None:
+                on_step(offset + step, terms, so_far)
 
-            painted = optimize(result[..., top:bottom, left:right], make_loss(box), steps=steps,
-                               optimizer=optimizer, learning_rate=learning_rate, on_step=hook)
-            weight = ramp(box, height, width, overlap, fade_far=sweep > 0).to(result.device)
-            region = result[..., top:bottom, left:right]
-            result[..., top:bottom, left:right] = region + (painted - region) * weight
-            done += steps
-    return result.clamp(0, 1)
-
-
-def count_tiles(height: int, width: int, tile: int, overlap: int, sweeps: int = SWEEPS) -> int:
-    """How many tile optimisations :func:`optimize_tiled` runs on an image (H,W)."""
-    return sum(len(tile_boxes(height, width, tile, overlap, s)) for s in range(sweeps))
+        result = optimize(so_far[..., top:bottom, left:right], make_loss(box), steps=steps,
+                          optimizer=optimizer, learning_rate=learning_rate, on_step=hook)
+        weight = weight.to(start.device)
+        painted[..., top:bottom, left:right] += result * weight
+        covered[..., top:bottom, left:right] += weight
+    return painted.clamp(0, 1)
 
 
 @torch.no_grad()
