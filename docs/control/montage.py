@@ -1,4 +1,5 @@
-"""Side-by-side JPEGs for docs/control from the PNGs the commands in README-section.md write.
+"""Side-by-side JPEGs for docs/control from the PNGs written by the commands in the README
+("How these images were made").
 
 Usage: python docs/control/montage.py FOLDER_WITH_PNGS [CAT_4096.png]
 Only puts painterly's outputs next to each other (and crops/downscales the 4096 px result);
