@@ -125,6 +125,9 @@ def test_every_config_field_is_an_option_with_the_library_default():
             assert shown is None
         elif isinstance(field.default, tuple):
             assert shown.group(1) == ",".join(field.default)
+        elif isinstance(field.default, bool):  # a --name/--no-name switch shows the one in force
+            flag = field.name.replace("_", "-")
+            assert shown.group(1) == (flag if field.default else "no-" + flag)
         else:
             assert type(field.default)(shown.group(1)) == field.default, field.name
     style_weight = re.search(r"\[default: ([^\]]+)\]", blocks["--style-weight"]).group(1)
