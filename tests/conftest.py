@@ -28,7 +28,7 @@ def _session_weights_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny_extractor() -> FeatureExtractor:
+def tiny() -> FeatureExtractor:
     """Two random conv blocks named like VGG (conv1_1, relu1_1, pool1, conv2_1, relu2_1, pool2)."""
     return random_vgg_like((8, 16))
 

@@ -75,14 +75,14 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture
-def tiny_net(monkeypatch, tiny_extractor):
+def tiny_net(monkeypatch, tiny):
     """``stylize`` on the tiny random network; ``hooks`` may wrap the callback."""
     real, hooks = pipeline.stylize, []
 
     def stylize(content, style, config, *, callback=None, extractor=None):
         for hook in hooks:
             callback = hook(callback)
-        return real(content, style, config, callback=callback, extractor=tiny_extractor)
+        return real(content, style, config, callback=callback, extractor=tiny)
     monkeypatch.setattr(pipeline, "stylize", stylize)
     return hooks
 

@@ -16,24 +16,10 @@ from painterly.explore.common import compact_channels
 from painterly.explore.figures import FILES
 from painterly.explore.fourier import FourierImage, random_transform
 from painterly.image_io import OutputError
-from painterly.models.vgg import random_vgg_like
+from synthetic import gradient as photo, stripes
 
 TINY_LAYERS = "conv1_1, relu1_1, pool1, conv2_1, relu2_1, pool2"
 CPU = dict(device="cpu", precision="fp32")
-
-
-@pytest.fixture
-def tiny():
-    return random_vgg_like((8, 16))
-
-
-def photo(h=24, w=32):
-    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    return torch.stack([x, y, (x + y) / 2])[None]
-
-
-def stripes(h=24, w=24):
-    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
 
 
 def one_line_error(excinfo) -> str:

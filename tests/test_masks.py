@@ -9,26 +9,12 @@ from PIL import Image
 
 from painterly import StyleConfig, cli, losses, masks, pipeline, stylize
 from painterly.image_io import pil_to_tensor
-from painterly.models.vgg import random_vgg_like
+from synthetic import gradient, stripes
 
 TINY = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
             size=32, scales=1, iterations=5, precision="fp32", device="cpu")
 CLI_TINY = ["--size", "32", "--iterations", "2", "--scales", "1", "--optimizer", "adam",
             "--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
-
-
-def gradient(h=24, w=32):
-    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    return torch.stack([x, y, (x + y) / 2])[None]
-
-
-def stripes(h=24, w=24):
-    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
-
-
-@pytest.fixture
-def tiny():
-    return random_vgg_like((8, 16))
 
 
 def test_load_mask_accepts_tensors_and_files(tmp_path):

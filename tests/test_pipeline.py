@@ -5,24 +5,10 @@ import torch
 from PIL import Image
 
 from painterly import Interrupted, StyleConfig, stylize
-from painterly.models.vgg import random_vgg_like
+from synthetic import gradient, stripes
 
 TINY = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
             size=32, scales=1, iterations=5, precision="fp32", device="cpu")
-
-
-def gradient(h=24, w=32):
-    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    return torch.stack([x, y, (x + y) / 2])[None]
-
-
-def stripes(h=24, w=24):
-    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
-
-
-@pytest.fixture
-def tiny():
-    return random_vgg_like((8, 16))
 
 
 def test_returns_pil_at_requested_size(tiny):

@@ -8,27 +8,22 @@ from painterly import StyleConfig, stylize, tiling
 from painterly.devices import resolve_runtime
 from painterly.image_io import pil_to_tensor
 from painterly.losses import gram_matrix
-from painterly.models.vgg import random_vgg_like
 from painterly.optimize import compute_targets, objective
 from painterly.pipeline import _prepare, loss_weights
+
+import synthetic
 
 TINY = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
             size=96, scales=1, precision="fp32", device="cpu")
 RUNTIME = resolve_runtime("cpu", "fp32")
 
 
-def gradient(h=64, w=96):
-    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    return torch.stack([x, y, (x + y) / 2])[None]
+def gradient():
+    return synthetic.gradient(64, 96)
 
 
-def stripes(h=32, w=32):
-    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
-
-
-@pytest.fixture
-def tiny():
-    return random_vgg_like((8, 16))
+def stripes():
+    return synthetic.stripes(32, 32)
 
 
 GRIDS = [(96, 64, 16), (1000, 512, 64), (4096, 768, 64), (2725, 1024, 64), (64, 64, 16),

@@ -1,0 +1,14 @@
+"""Small synthetic images for the tests (plain functions, importable from any test module)."""
+
+import torch
+
+
+def gradient(h: int = 24, w: int = 32) -> torch.Tensor:
+    """A smooth colour ramp (1,3,h,w) in [0,1]: red grows left to right, green top to bottom."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    return torch.stack([x, y, (x + y) / 2])[None]
+
+
+def stripes(h: int = 24, w: int = 24) -> torch.Tensor:
+    """Vertical black and white stripes (1,3,h,w), 3 px wide: a texture with one clear period."""
+    return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
