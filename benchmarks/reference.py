@@ -34,13 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from painterly.losses import EPS
 from painterly.models.layers import LAYER_NAMES
+from painterly.models.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from painterly.models.weights import VGGWeights
-
-EPS = 1e-8  # as painterly.losses.EPS
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
 class Normalization(nn.Module):
