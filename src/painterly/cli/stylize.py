@@ -1,115 +1,34 @@
-"""The ``painterly`` command: ``stylize`` a photo with one or more paintings, or run the ``demo``.
+"""``painterly stylize`` and ``painterly demo``: the optimiser (Gatys et al.) from the command line.
 
 The options of both commands are generated from :class:`~painterly.config.StyleConfig`'s
 fields (name, type, default and help), so the help text and the library cannot drift apart.
-The CLI only parses, checks, calls :func:`painterly.pipeline.stylize` and renders progress.
-
-Exit codes (errors are converted in one place, :meth:`_Painterly.invoke`):
-
-* 0: success; the output path is printed on stdout.
-* 2: refused before any work started: click's usage errors, and every ``ValueError``,
-  ``TypeError`` or ``OSError`` raised while checking the arguments, input files, output path,
-  configuration and device. Nothing was computed or written.
-* 1: the run started and failed: weights that do not load, a NaN loss, a full disk, any
-  I/O error, or an unexpected exception (``-v`` shows its traceback).
-* 130: interrupted (Ctrl-C); the image so far is saved when at least one step was done.
+These commands only parse, check, call :func:`painterly.pipeline.stylize` and render progress.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
-import logging
 import math
 import sys
-import traceback
 import typing
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import get_args
 
 import click
 from tqdm import tqdm
 
-from . import __version__, image_io, masks, multiscale, pipeline
-from .config import InitKind, StyleConfig
-from .devices import resolve_runtime
-from .optimize import Progress
-from .explore.commands import explore
-from .web.server import studio_command
+from .. import __version__, image_io, masks, multiscale, pipeline
+from ..config import InitKind, StyleConfig
+from ..devices import resolve_runtime
+from ..optimize import Progress
+from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
+                     output_options, setup)
 
-PROG = "painterly"
-EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 DEMO_CONTENT, DEMO_STYLE = "content/chelsea_cat.png", "style/starry_night.jpg"
 DEMO_OVERRIDES = ("size", "iterations", "device", "precision")
-_STARTED, _VERBOSE = "painterly.started", "painterly.verbose"
-_SCALARS = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
-
-
-# ------------------------------------------------------------ options from StyleConfig
-
-class CommaList(click.ParamType):
-    """``a,b,c`` -> a tuple of ``item`` values; an empty string gives ``()``."""
-
-    def __init__(self, item: type):
-        self.item = item
-        self.name = {str: "name", int: "int", float: "float"}.get(item, item.__name__) + ",..."
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        parts = [part.strip() for part in str(value).split(",") if part.strip()]
-        try:
-            return tuple(self.item(part) for part in parts)
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__} values",
-                      param, ctx)
-
-
-def param_type(hint) -> click.ParamType:
-    """The click type for a StyleConfig annotation (``X | None`` maps like ``X``)."""
-    args = [arg for arg in get_args(hint) if arg is not type(None)]
-    if type(None) in get_args(hint) and len(args) == 1:
-        hint = args[0]
-    if get_origin(hint) is Literal:
-        return click.Choice(get_args(hint))
-    if get_origin(hint) is tuple and get_args(hint)[1:] == (Ellipsis,):
-        return CommaList(get_args(hint)[0])
-    if hint in _SCALARS:
-        return _SCALARS[hint]
-    raise TypeError(f"no command-line mapping for the annotation {hint!r}")
-
-
-def _option(field: dataclasses.Field, hint) -> Callable:
-    """``--style-weight`` from ``style_weight``: type, default and help from the field."""
-    ptype, flag = param_type(hint), "--" + field.name.replace("_", "-")
-    default = field.default
-    if isinstance(default, tuple):  # shown and parsed as the user would type it
-        default = ",".join(map(str, default))
-    if ptype is click.BOOL:
-        flag = f"{flag}/--no-{flag[2:]}"
-    return click.option(flag, field.name, type=ptype, default=default, show_default=True,
-                        help=field.metadata.get("help"))
-
-
-def config_options(names: typing.Collection[str] | None = None) -> Callable:
-    """Decorator adding one option per StyleConfig field (or only those in ``names``)."""
-    hints = typing.get_type_hints(StyleConfig)
-    fields = [f for f in dataclasses.fields(StyleConfig) if names is None or f.name in names]
-
-    def decorate(func):
-        for field in reversed(fields):
-            func = _option(field, hints[field.name])(func)
-        return func
-    return decorate
-
-
-def make_config(settings: dict) -> StyleConfig:
-    """A StyleConfig from the parsed options that name its fields (others are ignored)."""
-    names = {f.name for f in dataclasses.fields(StyleConfig)}
-    return StyleConfig(**{k: v for k, v in settings.items() if k in names})
 
 
 def parse_style(text: str) -> tuple[str, float]:
@@ -210,7 +129,7 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
         metadata = _metadata(content, styles, config, **extra, **more)
         return image_io.save_image(image, path, metadata=metadata, overwrite=overwrite)
 
-    ctx.meta[_STARTED] = True
+    ctx.meta[STARTED] = True
     with tqdm(total=sum(s.steps for s in stages), disable=quiet, file=sys.stderr,
               unit="step", desc=PROG, dynamic_ncols=True) as bar:
         try:
@@ -225,83 +144,9 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
     return save(image, out)
 
 
-# ------------------------------------------------------------- the one error handler
-
-class _Painterly(click.Group):
-    """The command group; its ``invoke`` is the one place errors become messages."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # click's own usage errors and exits keep click's formatting
-        except KeyboardInterrupt:
-            click.echo(f"{PROG}: interrupted; nothing was written", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except (ValueError, TypeError, OSError, FloatingPointError) as exc:
-            _fail(ctx, _one_line(exc), EXIT_RUNTIME if ctx.meta.get(_STARTED) else EXIT_USAGE)
-        except Exception as exc:
-            if ctx.meta.get(_VERBOSE):
-                traceback.print_exception(exc, file=sys.stderr)
-                hint = ""
-            else:
-                hint = " (run with -v to see the traceback)"
-            _fail(ctx, f"unexpected {type(exc).__name__}: {_one_line(exc)}{hint}", EXIT_RUNTIME)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (``'path': reason`` for OS errors)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f"'{exc.filename}': " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:
-    click.echo(f"{PROG}: error: {message}", err=True)
-    ctx.exit(code)
-
-
-class _StderrHandler(logging.Handler):
-    """Log records as ``painterly: message`` on whatever stderr is current."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"{PROG}: {self.format(record)}", err=True)
-
-
-def _setup(ctx: click.Context, verbose: bool) -> None:
-    """Library logging to stderr: INFO with -v, else WARNING."""
-    ctx.meta[_VERBOSE] = verbose
-    logger = logging.getLogger("painterly")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-def _output_options(func):
-    """--overwrite, --quiet, -v and the click context, shared by both commands."""
-    for decorator in reversed([
-            click.option("--overwrite", is_flag=True,
-                         help="replace an existing output file (an input is never replaced)"),
-            click.option("--quiet", is_flag=True, help="no progress bar, no device line"),
-            click.option("-v", "--verbose", is_flag=True,
-                         help="log what happens; tracebacks for unexpected errors"),
-            click.pass_context]):
-        func = decorator(func)
-    return func
-
-
 # ------------------------------------------------------------------------- commands
 
-@click.group(cls=_Painterly, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Exit codes: 0 done, 2 refused before starting (bad arguments or files), "
-                    "1 failed while running, 130 interrupted.")
-@click.version_option(__version__, prog_name=PROG, message="%(prog)s %(version)s")
-def cli() -> None:
-    """Neural style transfer (Gatys, Ecker & Bethge) that works offline."""
-
-
-@cli.command(no_args_is_help=True)
+@click.command(no_args_is_help=True)
 @click.argument("content")
 @click.argument("styles", nargs=-1, required=True, metavar="STYLE[:WEIGHT]...")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -316,7 +161,7 @@ def cli() -> None:
               help="instead of --mask: a PNG with one colour per STYLE (sorted by RGB value: "
                    "darkest first) and black where the photo is kept")
 @config_options()
-@_output_options
+@output_options
 def stylize(ctx, content, styles, output, save_every, mask, labels, overwrite, quiet, verbose,
             **settings):
     """Paint CONTENT in the style of the STYLE paintings (blended by their weights).
@@ -325,7 +170,7 @@ def stylize(ctx, content, styles, output, save_every, mask, labels, overwrite, q
 
     Regions: painterly stylize cat.png wave.jpg scream.jpg --labels regions.png -o out.png
     """
-    _setup(ctx, verbose)
+    setup(ctx, verbose)
     pairs = [parse_style(text) for text in styles]
     config = make_config(settings)
     found, files, record = _masks(mask, labels, len(pairs))
@@ -365,15 +210,15 @@ def _is_demo_output(path: Path) -> bool:
         return False
 
 
-@cli.command()
+@click.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="output image [default: painterly's user data folder, "
                    "demo/chelsea_cat_starry_night.png]")
 @config_options(DEMO_OVERRIDES)
-@_output_options
+@output_options
 def demo(ctx, output, overwrite, quiet, verbose, **settings):
     """Paint the bundled cat photo like The Starry Night (library defaults)."""
-    _setup(ctx, verbose)
+    setup(ctx, verbose)
     data = resources.files(PROG) / "data"
     content, style = str(data / DEMO_CONTENT), str(data / DEMO_STYLE)
     out = output or default_demo_output()
@@ -383,12 +228,3 @@ def demo(ctx, output, overwrite, quiet, verbose, **settings):
     out = _render(ctx, content, [(style, 1.0)], make_config(settings), out,
                   overwrite=overwrite, quiet=quiet, demo=True)
     click.echo(str(out))
-
-
-cli.add_command(explore)
-cli.add_command(studio_command)
-
-
-def main() -> None:
-    """Console entry point (``painterly``, ``python -m painterly``)."""
-    cli.main(prog_name=PROG)

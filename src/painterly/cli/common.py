@@ -1,0 +1,164 @@
+"""What every ``painterly`` command shares: options generated from dataclasses, the one
+error handler, logging to stderr and the output flags.
+
+Exit codes (errors are converted in one place, :meth:`Painterly.invoke`):
+
+* 0: success; the output path is printed on stdout.
+* 2: refused before any work started: click's usage errors, and every ``ValueError``,
+  ``TypeError`` or ``OSError`` raised while checking the arguments, input files, output path,
+  configuration and device. Nothing was computed or written.
+* 1: the run started and failed: weights that do not load, a NaN loss, a full disk, any
+  I/O error, or an unexpected exception (``-v`` shows its traceback).
+* 130: interrupted (Ctrl-C); the image so far is saved when at least one step was done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import traceback
+import typing
+from collections.abc import Callable
+from typing import Literal, get_args, get_origin
+
+import click
+
+from ..config import StyleConfig
+
+PROG = "painterly"
+EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+STARTED, VERBOSE = "painterly.started", "painterly.verbose"
+_SCALARS = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
+
+
+# ------------------------------------------------------------ options from StyleConfig
+
+class CommaList(click.ParamType):
+    """``a,b,c`` -> a tuple of ``item`` values; an empty string gives ``()``."""
+
+    def __init__(self, item: type):
+        self.item = item
+        self.name = {str: "name", int: "int", float: "float"}.get(item, item.__name__) + ",..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = [part.strip() for part in str(value).split(",") if part.strip()]
+        try:
+            return tuple(self.item(part) for part in parts)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__} values",
+                      param, ctx)
+
+
+def param_type(hint) -> click.ParamType:
+    """The click type for a StyleConfig annotation (``X | None`` maps like ``X``)."""
+    args = [arg for arg in get_args(hint) if arg is not type(None)]
+    if type(None) in get_args(hint) and len(args) == 1:
+        hint = args[0]
+    if get_origin(hint) is Literal:
+        return click.Choice(get_args(hint))
+    if get_origin(hint) is tuple and get_args(hint)[1:] == (Ellipsis,):
+        return CommaList(get_args(hint)[0])
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    raise TypeError(f"no command-line mapping for the annotation {hint!r}")
+
+
+def _option(field: dataclasses.Field, hint) -> Callable:
+    """``--style-weight`` from ``style_weight``: type, default and help from the field."""
+    ptype, flag = param_type(hint), "--" + field.name.replace("_", "-")
+    default = field.default
+    if isinstance(default, tuple):  # shown and parsed as the user would type it
+        default = ",".join(map(str, default))
+    if ptype is click.BOOL:
+        flag = f"{flag}/--no-{flag[2:]}"
+    return click.option(flag, field.name, type=ptype, default=default, show_default=True,
+                        help=field.metadata.get("help"))
+
+
+def config_options(names: typing.Collection[str] | None = None) -> Callable:
+    """Decorator adding one option per StyleConfig field (or only those in ``names``)."""
+    hints = typing.get_type_hints(StyleConfig)
+    fields = [f for f in dataclasses.fields(StyleConfig) if names is None or f.name in names]
+
+    def decorate(func):
+        for field in reversed(fields):
+            func = _option(field, hints[field.name])(func)
+        return func
+    return decorate
+
+
+def make_config(settings: dict) -> StyleConfig:
+    """A StyleConfig from the parsed options that name its fields (others are ignored)."""
+    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    return StyleConfig(**{k: v for k, v in settings.items() if k in names})
+
+
+# ------------------------------------------------------------- the one error handler
+
+class Painterly(click.Group):
+    """The command group; its ``invoke`` is the one place errors become messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own usage errors and exits keep click's formatting
+        except KeyboardInterrupt:
+            click.echo(f"{PROG}: interrupted; nothing was written", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (ValueError, TypeError, OSError, FloatingPointError) as exc:
+            fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
+        except Exception as exc:
+            if ctx.meta.get(VERBOSE):
+                traceback.print_exception(exc, file=sys.stderr)
+                hint = ""
+            else:
+                hint = " (run with -v to see the traceback)"
+            fail(ctx, f"unexpected {type(exc).__name__}: {one_line(exc)}{hint}", EXIT_RUNTIME)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (``'path': reason`` for OS errors)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"'{exc.filename}': " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:
+    click.echo(f"{PROG}: error: {message}", err=True)
+    ctx.exit(code)
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as ``painterly: message`` on whatever stderr is current."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{PROG}: {self.format(record)}", err=True)
+
+
+def setup(ctx: click.Context, verbose: bool) -> None:
+    """Library logging to stderr: INFO with -v, else WARNING."""
+    ctx.meta[VERBOSE] = verbose
+    logger = logging.getLogger("painterly")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def output_options(func):
+    """--overwrite, --quiet, -v and the click context, shared by both commands."""
+    for decorator in reversed([
+            click.option("--overwrite", is_flag=True,
+                         help="replace an existing output file (an input is never replaced)"),
+            click.option("--quiet", is_flag=True, help="no progress bar, no device line"),
+            click.option("-v", "--verbose", is_flag=True,
+                         help="log what happens; tracebacks for unexpected errors"),
+            click.pass_context]):
+        func = decorator(func)
+    return func
+
+
