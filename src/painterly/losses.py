@@ -73,9 +73,13 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """Gatys et al. eq. 4 for one layer, as a relative error of the Gram matrix.
 
-    features: (B,C,H,W); target_gram: (B,C,C) or (1,C,C) -> scalar.
+    features: (B,C,H,W); target_gram: (B,C,C) or (1,C,C) -> scalar: each image's relative
+    error against its own target, averaged over the batch (a batch may mix paintings).
     """
-    return relative_squared_error(gram_matrix(features), target_gram)
+    gram = gram_matrix(features)
+    target = _as_float(target_gram).expand_as(gram)
+    error = torch.mean((gram - target) ** 2, dim=(1, 2)) / (torch.mean(target**2, dim=(1, 2)) + EPS)
+    return error.mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,209 @@
+"""Painting photos with a fast style network: choosing styles, one pass, tiles, colour.
+
+Large images are painted in overlapping tiles, so memory depends on the tile, not the image.
+Instance norm normalises by each feature map's statistics over the whole image; a tile on its
+own would use its own statistics and paint differently from its neighbours (a visible seam).
+So tiles share statistics: a first pass over a copy shrunk to one tile's size estimates every
+norm's mean and variance, a second pass over the full-size tiles measures them at full size
+with those estimates (their errors barely reach the measurement), and the last pass paints
+every tile with the measured ones. Each tile sees ``TILE_CONTEXT`` pixels of its neighbours
+beyond its own box, and neighbours cross-fade in the middle of their overlap
+(``tiling.tile_weights``), so reflection padding at a tile's edge never reaches the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import color, tiling
+from ..devices import Runtime, resolve_runtime
+from .network import TransformerNet
+from .store import BUNDLED_DIR, FastStyles, StyleError, bundled_styles, is_style_folder, \
+    load_styles, user_styles
+
+TILE_CONTEXT = 64
+"""Pixels of context a tile sees on each side beyond its box (about the network's reach)."""
+DEFAULT_TILE = 1024
+PreserveColor = str  # "none" | "luminance" | "histogram"
+
+
+def parse_style_spec(spec: str) -> tuple[str, float]:
+    """``NAME|FOLDER[:WEIGHT]`` -> (NAME or FOLDER, weight); the weight defaults to 1."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            return spec, 1.0
+        if not (math.isfinite(weight) and weight >= 0):
+            raise StyleError(f"style weight in {spec!r} must be a finite number >= 0")
+        return head, weight
+    return spec, 1.0
+
+
+def locate_style(name: str) -> tuple[Path, str | None]:
+    """A style's folder and its name there (None: the folder's only style).
+
+    Looked up as: a bundled style, a style under the user's styles folder, a style folder,
+    or ``FOLDER/NAME`` for one style of a folder that holds several.
+    """
+    if name in bundled_styles():
+        return BUNDLED_DIR, name
+    mine = user_styles()
+    if name in mine:
+        return mine[name], name
+    path = Path(name)
+    if is_style_folder(path):
+        return path, None
+    if is_style_folder(path.parent):
+        return path.parent, path.name
+    known = bundled_styles() + sorted(mine)
+    raise StyleError(f"no fast style {name!r}: not a style folder, and not one of "
+                     f"{', '.join(known) or 'the bundled styles (none installed)'}")
+
+
+def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
+    """Load the network the styles in ``specs`` belong to; returns it and the (S,) weights.
+
+    Several styles are blended by their weights (normalised to sum to one), through their
+    norms' scales and shifts (Dumoulin et al. 2017), so they must share one network.
+    """
+    if not specs:
+        raise StyleError("give at least one --style")
+    located = []
+    for spec in specs:
+        name, weight = parse_style_spec(spec)
+        folder, style = locate_style(name)
+        located.append((folder.resolve(), style, weight, name))
+    folders = {folder for folder, *_ in located}
+    if len(folders) > 1:
+        raise StyleError("styles from different networks cannot be blended; train them into one "
+                         "network with `painterly train --add-to`")
+    styles = load_styles(located[0][0])
+    mix = torch.zeros(len(styles.names))
+    for _, style, weight, name in located:
+        if style is None and len(styles.names) > 1:
+            raise StyleError(f"{name!r} holds several styles ({', '.join(styles.names)}); "
+                             f"name one as {name}/STYLE")
+        mix[styles.index(style) if style else 0] += weight
+    if not mix.sum() > 0:
+        raise StyleError("style weights must not all be 0")
+    return styles, mix / mix.sum()
+
+
+class FastPainter:
+    """A loaded network with a chosen mix of styles; call it to paint.
+
+    ``painter(image)``: image (B,3,H,W) float in [0,1] on any device -> (B,3,H,W) float32 in
+    [0,1] on the CPU. Images larger than ``tile_size`` on a side are painted in tiles.
+    preserve_color: "none"; "luminance" keeps the photo's colours (the painting's lightness
+    only, as ``stylize``); "histogram" recolours the result to the photo's colour mean and
+    covariance.
+    """
+
+    def __init__(self, styles: FastStyles, mix: torch.Tensor, *, runtime: Runtime | None = None,
+                 tile_size: int = DEFAULT_TILE, tile_overlap: int = 64,
+                 preserve_color: PreserveColor = "none"):
+        if preserve_color not in ("none", "luminance", "histogram"):
+            raise ValueError(f"preserve_color must be none, luminance or histogram; got {preserve_color!r}")
+        if tile_size < 2 * tile_overlap + 32:
+            raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
+        self.runtime = runtime or resolve_runtime()
+        self.names = styles.names
+        self.net: TransformerNet = styles.network.to(
+            self.runtime.device, self.runtime.dtype, memory_format=self.runtime.memory_format).eval()
+        self.mix = mix.to(self.runtime.device)
+        self.tile_size, self.tile_overlap = tile_size, tile_overlap
+        self.preserve_color = preserve_color
+
+    @torch.inference_mode()
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        image = image.to(self.runtime.device, torch.float32)
+        if max(image.shape[-2:]) <= self.tile_size:
+            painted = self._run(image)
+        else:
+            painted = torch.cat([self._tiled(one[None]) for one in image])
+        return self._colour(painted, image).cpu()
+
+    def _run(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.to(self.runtime.dtype).contiguous(memory_format=self.runtime.memory_format)
+        return self.net(x, self.mix).float().clamp_(0, 1)
+
+    def _colour(self, painted: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        if self.preserve_color == "luminance":
+            return color.recombine_chroma(painted, photo).clamp_(0, 1)
+        if self.preserve_color == "histogram":
+            return torch.cat([color.match_color(p[None], c[None]) for p, c in zip(painted, photo)])
+        return painted
+
+    def _tiled(self, image: torch.Tensor) -> torch.Tensor:
+        """One (1,3,H,W) image in tiles sharing every norm's statistics (see the module doc)."""
+        h, w = image.shape[-2:]
+        norms = self.net.norms()
+        small = F.interpolate(image, scale_factor=self.tile_size / max(h, w), mode="area")
+        estimate = self._statistics(small)
+        boxes = tiling.tile_boxes(h, w, self.tile_size, self.tile_overlap)
+        for norm in norms:
+            norm.tally = []
+        try:
+            self._set_fixed(estimate)
+            for box in boxes:
+                self._paint_box(image, box, tally=True)
+            measured = [_finish_tally(norm.tally) for norm in norms]
+        finally:
+            for norm in norms:
+                norm.tally, norm.tally_window = None, (0.0, 0.0, 1.0, 1.0)
+        out = torch.zeros_like(image)
+        try:
+            self._set_fixed(measured)
+            weights = tiling.tile_weights(h, w, self.tile_size, self.tile_overlap)
+            for box, weight in zip(boxes, weights):
+                top, left, bottom, right = box
+                out[..., top:bottom, left:right] += self._paint_box(image, box) * weight.to(out)
+        finally:
+            self._set_fixed(None)
+        return out
+
+    def _paint_box(self, image: torch.Tensor, box: tiling.Box, *, tally: bool = False) -> torch.Tensor:
+        """Paint ``box`` of image with TILE_CONTEXT pixels around it; returns the box only."""
+        h, w = image.shape[-2:]
+        top, left, bottom, right = box
+        # Windows start on multiples of 4, so the two stride-2 convolutions sample the same
+        # grid as they would on the whole image.
+        y0, x0 = (max(0, top - TILE_CONTEXT) // 4) * 4, (max(0, left - TILE_CONTEXT) // 4) * 4
+        y1, x1 = min(h, bottom + TILE_CONTEXT), min(w, right + TILE_CONTEXT)
+        if tally:
+            window = ((top - y0) / (y1 - y0), (left - x0) / (x1 - x0),
+                      (bottom - y0) / (y1 - y0), (right - x0) / (x1 - x0))
+            for norm in self.net.norms():
+                norm.tally_window = window
+        painted = self._run(image[..., y0:y1, x0:x1])
+        return painted[..., top - y0:bottom - y0, left - x0:right - x0]
+
+    def _statistics(self, image: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        norms = self.net.norms()
+        for norm in norms:
+            norm.tally = []
+        try:
+            self._run(image)
+            return [_finish_tally(norm.tally) for norm in norms]
+        finally:
+            for norm in norms:
+                norm.tally = None
+
+    def _set_fixed(self, stats) -> None:
+        for i, norm in enumerate(self.net.norms()):
+            norm.fixed = None if stats is None else stats[i]
+
+
+def _finish_tally(tally: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """[sum, sum of squares, count] -> (mean, variance), each (1,C,1,1)."""
+    total, squares, count = tally
+    mean = total / count
+    var = (squares / count - mean**2).clamp_min(0)
+    return mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)

@@ -1,0 +1,151 @@
+"""Fast styles on disk: a folder with ``config.json`` and ``model.safetensors``.
+
+One folder holds one network and the names of the styles it paints (Dumoulin et al.'s
+conditional instance norm keeps many styles in one network). The bundled styles live in the
+package; a user's own styles live wherever ``painterly train -o`` put them, and those under
+:func:`user_styles_dir` are listed by ``painterly styles`` and can be named like bundled ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .network import NetworkShape, TransformerNet
+
+FORMAT = "painterly-fast-style"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "fast"
+
+
+class StyleError(ValueError):
+    """A fast style that cannot be found or read; the message is one line."""
+
+
+@dataclass
+class FastStyles:
+    """A loaded network and the names of its styles (row i of every norm is style i)."""
+
+    network: TransformerNet
+    names: list[str]
+    config: dict
+    folder: Path | None = None
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            raise StyleError(f"{self.label} has no style {name!r}; it has {', '.join(self.names)}")
+        return self.names.index(name)
+
+    @property
+    def label(self) -> str:
+        return f"style folder {str(self.folder)!r}" if self.folder else "this network"
+
+
+def user_styles_dir() -> Path:
+    """Where a user's own styles are looked up by name ($PAINTERLY_STYLES_DIR overrides)."""
+    override = os.environ.get("PAINTERLY_STYLES_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir("painterly")) / "styles"
+
+
+def is_style_folder(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def save_styles(styles: FastStyles, folder: str | os.PathLike) -> Path:
+    """Write the network (fp32) and its config into ``folder``, each file atomically.
+
+    The weights are written before ``config.json``, so a folder with a config always has the
+    weights it describes.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    net = styles.network
+    config = dict(styles.config, format=FORMAT, version=1, network=net.shape.to_dict(),
+                  styles=_style_records(styles))
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    _atomic(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp))
+    _atomic(folder / "config.json",
+            lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    styles.folder = folder
+    return folder
+
+
+def _style_records(styles: FastStyles) -> list[dict]:
+    known = {s["name"]: s for s in styles.config.get("styles", []) if isinstance(s, dict)}
+    return [known.get(name, {"name": name}) for name in styles.names]
+
+
+def load_styles(folder: str | os.PathLike) -> FastStyles:
+    """Read a style folder; StyleError (one line) if it is missing, incomplete or corrupt."""
+    folder = Path(folder)
+    name = str(folder)
+    if not is_style_folder(folder):
+        raise StyleError(f"{name!r} is not a fast style folder (it needs config.json and "
+                         "model.safetensors)")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        if config.get("format") != FORMAT:
+            raise StyleError(f"{name!r}/config.json is not a painterly fast style")
+        names = [s["name"] for s in config["styles"]]
+        shape = NetworkShape(**config["network"])
+        state = load_file(folder / "model.safetensors")
+    except StyleError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as error:
+        raise StyleError(f"cannot read style folder {name!r}: {_reason(error)}") from None
+    net = TransformerNet(len(names), shape)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as error:
+        raise StyleError(f"cannot read style folder {name!r}: weights do not match its "
+                         f"config ({str(error).splitlines()[0]})") from None
+    if not all(torch.isfinite(t).all() for t in state.values()):
+        raise StyleError(f"cannot read style folder {name!r}: weights contain NaN or inf")
+    return FastStyles(net.eval().requires_grad_(False), names, config, folder)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text if not isinstance(error, KeyError) else f"missing entry {text}"
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(str(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def bundled_styles() -> list[str]:
+    """Names of the styles that ship with painterly (empty if the bundle is missing)."""
+    folder = BUNDLED_DIR
+    if not is_style_folder(folder):
+        return []
+    return [s["name"] for s in json.loads((folder / "config.json").read_text())["styles"]]
+
+
+def user_styles() -> dict[str, Path]:
+    """{style name: folder} for every style folder under :func:`user_styles_dir`."""
+    root = user_styles_dir()
+    found: dict[str, Path] = {}
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if is_style_folder(p)):
+        try:
+            config = json.loads((folder / "config.json").read_text())
+            for style in config["styles"]:
+                found.setdefault(style["name"], folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found

@@ -1,0 +1,350 @@
+"""Training a fast style network against painterly's own perceptual objective.
+
+Johnson et al. (2016): instead of optimising pixels for one photo, optimise a network's
+weights so that its output for *any* photo scores well on the Gatys objective (content
+loss to the photo, Gram style loss to the painting, total variation). The paintings' Gram
+matrices are computed once; each step paints a batch of random photo crops, each in one of
+the styles (Dumoulin et al. 2017 train many styles in one network through conditional
+instance norm), and takes one Adam step.
+
+``add_to`` trains new styles into an existing network by learning only their norm scales
+and shifts: Dumoulin et al. (Sec. 4) show the rest of the network is shared by all styles.
+
+Checkpoints (network, optimiser, random state, step) are written every few minutes and on
+Ctrl-C to ``<out>/checkpoint.pt``; ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import losses
+from ..devices import Runtime, resolve_runtime
+from ..image_io import load_image
+from ..models.layers import check_layer_names, deepest
+from ..models.vgg import FeatureExtractor
+from ..models.weights import file_sha256
+from .network import NetworkShape, TransformerNet
+from .photos import PhotoPool, find_photos
+from .store import FastStyles, _atomic, load_styles, save_styles
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Settings of one training run. The loss weights are ``StyleConfig``'s defaults."""
+
+    steps: int = field(default=2400, metadata={"help": "optimiser steps (batches) in all"})
+    batch_size: int = field(default=4, metadata={"help": "photo crops per step"})
+    crop_size: int = field(default=128, metadata={"help": "side of each square training crop, in pixels"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Adam step size"})
+    content_weight: float = field(default=1.0, metadata={"help": "weight of the content loss"})
+    style_weight: float = field(default=10.0, metadata={"help": "weight of the style loss"})
+    tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation loss"})
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    # relu5_1 is left out: on training crops of 128 px it is 8x8 responses, too few for its
+    # 512x512 Gram matrix, and it costs a quarter of every step's VGG19 time.
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    style_size: int = field(default=512, metadata={"help": "long edge of each painting for its Gram matrices"})
+    photo_edge: tuple[int, int] = (320, 1024)
+    base_width: int = field(default=16, metadata={"help": "channels after the first conv of a new network"})
+    residual_blocks: int = 5
+    checkpoint_minutes: float = field(default=5.0, metadata={"help": "minutes between checkpoints"})
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "style_size", "base_width", "residual_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.crop_size, int) or not 32 <= self.crop_size <= 1024:
+            raise ValueError(f"crop_size must be an integer from 32 to 1024, got {self.crop_size!r}")
+        for name in ("learning_rate", "content_weight", "style_weight", "tv_weight", "checkpoint_minutes"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not self.learning_rate > 0 or not self.style_weight > 0:
+            raise ValueError("learning_rate and style_weight must be > 0")
+        if not self.style_layers:
+            raise ValueError("at least one style layer is needed")
+        check_layer_names(self.content_layers + self.style_layers)
+        low, high = self.photo_edge
+        if not 0 < low <= high:
+            raise ValueError(f"photo_edge must be (low, high) with 0 < low <= high, got {self.photo_edge}")
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One training step, as reported to a callback (losses are the batch's weighted terms)."""
+
+    step: int
+    steps: int
+    losses: dict[str, float]
+    elapsed: float
+    checkpointed: bool = False
+
+    @property
+    def eta(self) -> float:
+        """Seconds left at this run's average pace so far."""
+        return self.elapsed / max(self.step, 1) * (self.steps - self.step)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; a checkpoint was written to ``checkpoint``."""
+
+    def __init__(self, checkpoint: Path, step: int):
+        super().__init__(f"interrupted at step {step}")
+        self.checkpoint = checkpoint
+        self.step = step
+
+
+@dataclass
+class _Teacher:
+    """VGG19 and the fixed style targets: grams[layer] is (S,C,C), one row per style."""
+
+    vgg: FeatureExtractor
+    grams: dict[str, torch.Tensor]
+    layers: tuple[str, ...]
+
+
+def train(
+    paintings: Sequence[str | os.PathLike],
+    photos: str | os.PathLike,
+    out: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    names: Sequence[str] | None = None,
+    add_to: str | os.PathLike | FastStyles | None = None,
+    resume: bool = False,
+    callback: Callable[[TrainProgress], None] | None = None,
+    extractor: FeatureExtractor | None = None,
+) -> FastStyles:
+    """Train a network that paints ``paintings``; write it to the folder ``out``.
+
+    names: a style name per painting (default: each file's stem).
+    add_to: an existing style folder (or loaded styles): keep its network and styles, learn
+    only the new styles' norm parameters. extractor: the teacher network (default VGG19).
+    Raises TrainingInterrupted on Ctrl-C, after writing a checkpoint.
+    """
+    out = Path(out)
+    names = list(names) if names is not None else [Path(p).stem for p in paintings]
+    if len(names) != len(paintings) or len(set(names)) != len(names):
+        raise ValueError("give one distinct style name per painting")
+    runtime = resolve_runtime(config.device, config.precision)
+    pool = PhotoPool(find_photos(photos))
+    base = _load_base(add_to)
+    styles = _new_styles(base, names, paintings, config, len(pool))
+    frozen = len(base.names) if base else 0
+    teacher = _teacher(extractor, paintings, config, runtime)
+    net = styles.network.train().to(runtime.device)
+    trainable = _trainable(net, frozen)
+    optimizer = torch.optim.Adam(trainable, lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    start, spent = _resume(out, net, optimizer, generator, styles.names) if resume else (0, 0.0)
+    loop = _Loop(net, teacher, pool, config, runtime, generator, optimizer, frozen, len(names))
+    seconds = loop.run(start, spent, out, styles, callback)
+    styles.config["training"][-1].update(steps=config.steps, seconds=round(seconds),
+                                         device=runtime.describe())
+    styles.network = net.eval().requires_grad_(False).cpu()
+    save_styles(styles, out)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return styles
+
+
+def _load_base(add_to) -> FastStyles | None:
+    if add_to is None or isinstance(add_to, FastStyles):
+        return add_to
+    return load_styles(add_to)
+
+
+def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, photos: int) -> FastStyles:
+    records = [{"name": n, "painting": Path(p).name, "painting_sha256": file_sha256(Path(p))}
+               for n, p in zip(names, paintings)]
+    recipe = {"train": _jsonable(asdict(config)), "photos": photos,
+              "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}"}
+    if base is None:
+        net = TransformerNet(len(names), NetworkShape(config.base_width, config.residual_blocks))
+        return FastStyles(net, list(names), {"styles": records, "training": [recipe]})
+    clash = set(names) & set(base.names)
+    if clash:
+        raise ValueError(f"the network already has a style named {sorted(clash)[0]!r}")
+    net = TransformerNet(len(base.names), base.network.shape)
+    net.load_state_dict(base.network.state_dict())
+    net.add_styles(len(names))
+    config_dict = dict(base.config)
+    config_dict["styles"] = list(base.config.get("styles", [])) + records
+    config_dict["training"] = list(base.config.get("training", [])) + [dict(recipe, added=list(names))]
+    return FastStyles(net, base.names + list(names), config_dict)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _trainable(net: TransformerNet, frozen: int) -> list[torch.nn.Parameter]:
+    """Every parameter for a new network; only the norms for a network with ``frozen`` styles
+    kept (their rows' gradients are zeroed each step, so Adam leaves them exactly as they were)."""
+    if frozen == 0:
+        return list(net.parameters())
+    net.requires_grad_(False)
+    params = []
+    for norm in net.norms():
+        for p in (norm.scale, norm.shift):
+            p.requires_grad_(True)
+            params.append(p)
+    return params
+
+
+@torch.no_grad()
+def _teacher(extractor, paintings, config: TrainConfig, runtime: Runtime) -> _Teacher:
+    if extractor is None:
+        from ..pipeline import load_vgg19
+        extractor = load_vgg19(None, "auto", "avg")
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    vgg = extractor.truncated(deepest(layers)).to(runtime.device, memory_format=runtime.memory_format)
+    per_layer: dict[str, list[torch.Tensor]] = {k: [] for k in config.style_layers}
+    for painting in paintings:
+        image = load_image(painting, long_edge=config.style_size).to(runtime.device)
+        feats = vgg(image.contiguous(memory_format=runtime.memory_format), config.style_layers)
+        for k in config.style_layers:
+            per_layer[k].append(losses.gram_matrix(feats[k])[0])
+    return _Teacher(vgg, {k: torch.stack(v) for k, v in per_layer.items()}, layers)
+
+
+class _Loop:
+    """The training steps, checkpoints and progress reports of one run."""
+
+    def __init__(self, net, teacher, pool, config, runtime, generator, optimizer, frozen, new):
+        self.net, self.teacher, self.pool, self.config = net, teacher, pool, config
+        self.runtime, self.generator, self.optimizer = runtime, generator, optimizer
+        self.frozen, self.new = frozen, new
+
+    def run(self, start: int, spent: float, out: Path, styles: FastStyles, callback) -> float:
+        """Steps ``start+1 .. steps``; returns the run's seconds, ``spent`` before a resume included."""
+        config, clock = self.config, time.perf_counter() - spent
+        last_checkpoint = time.perf_counter()
+        step = start
+        try:
+            for step in range(start + 1, config.steps + 1):
+                terms = self.step(step)
+                now = time.perf_counter()
+                saved = now - last_checkpoint >= config.checkpoint_minutes * 60
+                if saved:
+                    self.checkpoint(out, step, styles, now - clock)
+                    last_checkpoint = now
+                if callback is not None:
+                    callback(TrainProgress(step, config.steps, terms, now - clock, saved))
+        except KeyboardInterrupt:
+            done = step - 1 if step > start else start
+            path = self.checkpoint(out, done, styles, time.perf_counter() - clock)
+            raise TrainingInterrupted(path, done) from None
+        return time.perf_counter() - clock
+
+    def step(self, step: int) -> dict[str, float]:
+        """One Adam step on a fresh batch; returns its weighted loss terms."""
+        config, runtime = self.config, self.runtime
+        photos = self.pool.sample(config.batch_size, config.crop_size, self.generator,
+                                  tuple(config.photo_edge)).to(runtime.device)
+        photos = photos.contiguous(memory_format=runtime.memory_format)
+        style_ids = self.frozen + _balanced_ids(config.batch_size, self.new, self.generator)
+        mix = torch.nn.functional.one_hot(style_ids, self.net.styles).float().to(runtime.device)
+        with self._autocast():
+            painted = self.net(photos, mix)
+            terms = self.objective(photos, painted, style_ids.to(runtime.device))
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.learning_rate * learning_rate_factor(step, config.steps)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self._keep_frozen_rows()
+        self.optimizer.step()
+        values = {k: v.item() for k, v in terms.items()}
+        if not math.isfinite(values["total"]):
+            raise FloatingPointError("the training loss became NaN or infinite; lower "
+                                     "--learning-rate or use --precision fp32")
+        return values
+
+    def objective(self, photos, painted, style_ids) -> dict[str, torch.Tensor]:
+        """Weighted terms for a batch: painted (B,3,h,w) against photos and each one's style."""
+        config, teacher = self.config, self.teacher
+        with torch.no_grad():
+            target = teacher.vgg(photos, config.content_layers)
+        feats = teacher.vgg(painted.contiguous(memory_format=self.runtime.memory_format), teacher.layers)
+        content = sum(losses.content_loss(feats[k], target[k]) for k in config.content_layers)
+        content = content * (config.content_weight / max(len(config.content_layers), 1))
+        style = sum(losses.style_layer_loss(feats[k], teacher.grams[k][style_ids])
+                    for k in config.style_layers) * (config.style_weight / len(config.style_layers))
+        tv = losses.total_variation(painted) * config.tv_weight
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+
+    def _autocast(self):
+        if self.runtime.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.runtime.device.type, dtype=self.runtime.dtype)
+
+    def _keep_frozen_rows(self) -> None:
+        if not self.frozen:
+            return
+        for norm in self.net.norms():
+            for p in (norm.scale, norm.shift):
+                if p.grad is not None:
+                    p.grad[: self.frozen] = 0
+
+    def checkpoint(self, out: Path, step: int, styles: FastStyles, seconds: float) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        state = {"step": step, "seconds": seconds, "model": self.net.state_dict(),
+                 "optimizer": self.optimizer.state_dict(),
+                 "generator": self.generator.get_state(), "names": list(styles.names)}
+        path = out / CHECKPOINT
+        _atomic(path, lambda tmp: torch.save(state, tmp))
+        return path
+
+
+def learning_rate_factor(step: int, steps: int) -> float:
+    """1 for the first 70% of the steps, then down linearly to 0.1 at the last step: short
+    runs end on small steps, which clears the last blotches out of the textures."""
+    start = 0.7 * steps
+    if step <= start:
+        return 1.0
+    return 1.0 - 0.9 * (step - start) / max(steps - start, 1)
+
+
+def _balanced_ids(batch: int, styles: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch,) style indices covering every style as evenly as the batch allows."""
+    rounds = -(-batch // styles)
+    ids = torch.cat([torch.randperm(styles, generator=generator) for _ in range(rounds)])
+    return ids[:batch]
+
+
+def _resume(out: Path, net: TransformerNet, optimizer, generator: torch.Generator,
+            names: list[str]) -> tuple[int, float]:
+    """Load a checkpoint into the run; returns (steps done, seconds spent)."""
+    path = out / CHECKPOINT
+    if not path.is_file():
+        raise ValueError(f"nothing to resume: {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["names"] != names:
+            raise ValueError(f"it trains {', '.join(state['names'])}, not {', '.join(names)}")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        raise ValueError(f"cannot resume from {str(path)!r}: {str(error).splitlines()[0]}") from None
+    log.info("resuming from step %d", state["step"])
+    return int(state["step"]), float(state["seconds"])
