@@ -56,10 +56,9 @@ class ConditionalInstanceNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(styles, channels))
         self.shift = nn.Parameter(torch.zeros(styles, channels))
         # Tiled painting (see paint.py): statistics given from outside instead of computed,
-        # and a tally of the statistics seen, over a window given as fractions of the input.
+        # and a tally of the statistics seen.
         self.fixed: tuple[torch.Tensor, torch.Tensor] | None = None
         self.tally: list[torch.Tensor] | None = None
-        self.tally_window: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         if self.tally is not None:
@@ -76,12 +75,9 @@ class ConditionalInstanceNorm(nn.Module):
         return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
 
     def _count(self, x: torch.Tensor) -> None:
-        """Add [sum, sum of squares, count] per channel over the tally window to ``tally``."""
-        h, w = x.shape[-2:]
-        top, left, bottom, right = self.tally_window
-        window = x[..., round(top * h):round(bottom * h), round(left * w):round(right * w)].float()
-        counts = [window.sum((0, 2, 3)), (window**2).sum((0, 2, 3)),
-                  torch.tensor(float(window[:, 0].numel()))]
+        """Add [sum, sum of squares, count] per channel to ``tally``."""
+        x = x.float()
+        counts = [x.sum((0, 2, 3)), (x**2).sum((0, 2, 3)), torch.tensor(float(x[:, 0].numel()))]
         if not self.tally:
             self.tally.extend(counts)
         else:
@@ -153,7 +149,13 @@ class TransformerNet(nn.Module):
         mix = self._batch_mix(mix, image.shape[0]).to(image.device)
         h, w = image.shape[-2:]
         pad_h, pad_w = (-h) % 4, (-w) % 4
-        x = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else image
+        # An ONNX export traces this once, at one example's size: it must record the pad
+        # (computed from the input's shape in the graph, 0 to 3 px) for every size. Eager
+        # runs skip the copy when there is nothing to pad; a pad of 0 changes nothing.
+        if pad_h or pad_w or torch.onnx.is_in_onnx_export():
+            x = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
+        else:
+            x = image
         for layer in self.down:
             x = layer(x, mix)
         for block in self.residual:

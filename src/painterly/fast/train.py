@@ -177,7 +177,9 @@ def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, 
     recipe = {"train": _jsonable(asdict(config)), "photos": photos,
               "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}"}
     if base is None:
-        net = TransformerNet(len(names), NetworkShape(config.base_width, config.residual_blocks))
+        with torch.random.fork_rng(devices=[]):  # the initial weights follow config.seed alone
+            torch.manual_seed(config.seed)
+            net = TransformerNet(len(names), NetworkShape(config.base_width, config.residual_blocks))
         return FastStyles(net, list(names), {"styles": records, "training": [recipe]})
     clash = set(names) & set(base.names)
     if clash:
@@ -262,11 +264,11 @@ class _Loop:
         photos = self.pool.sample(config.batch_size, config.crop_size, self.generator,
                                   tuple(config.photo_edge)).to(runtime.device)
         photos = photos.contiguous(memory_format=runtime.memory_format)
-        style_ids = self.frozen + _balanced_ids(config.batch_size, self.new, self.generator)
-        mix = torch.nn.functional.one_hot(style_ids, self.net.styles).float().to(runtime.device)
+        paintings = _balanced_ids(config.batch_size, self.new, self.generator)
+        mix = torch.nn.functional.one_hot(self.frozen + paintings, self.net.styles).float()
         with self._autocast():
-            painted = self.net(photos, mix)
-            terms = self.objective(photos, painted, style_ids.to(runtime.device))
+            painted = self.net(photos, mix.to(runtime.device))
+            terms = self.objective(photos, painted, paintings.to(runtime.device))
         for group in self.optimizer.param_groups:
             group["lr"] = config.learning_rate * learning_rate_factor(step, config.steps)
         self.optimizer.zero_grad(set_to_none=True)
@@ -279,15 +281,16 @@ class _Loop:
                                      "--learning-rate or use --precision fp32")
         return values
 
-    def objective(self, photos, painted, style_ids) -> dict[str, torch.Tensor]:
-        """Weighted terms for a batch: painted (B,3,h,w) against photos and each one's style."""
+    def objective(self, photos, painted, paintings) -> dict[str, torch.Tensor]:
+        """Weighted terms for a batch: painted (B,3,h,w) against the photos (B,3,h,w) and each
+        one's painting (B,) (an index into this run's paintings)."""
         config, teacher = self.config, self.teacher
         with torch.no_grad():
             target = teacher.vgg(photos, config.content_layers)
         feats = teacher.vgg(painted.contiguous(memory_format=self.runtime.memory_format), teacher.layers)
         content = sum(losses.content_loss(feats[k], target[k]) for k in config.content_layers)
         content = content * (config.content_weight / max(len(config.content_layers), 1))
-        style = sum(losses.style_layer_loss(feats[k], teacher.grams[k][style_ids])
+        style = sum(losses.style_layer_loss(feats[k], teacher.grams[k][paintings])
                     for k in config.style_layers) * (config.style_weight / len(config.style_layers))
         tv = losses.total_variation(painted) * config.tv_weight
         return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

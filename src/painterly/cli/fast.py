@@ -1,0 +1,219 @@
+"""``painterly fast``, ``train``, ``styles`` and ``export``: fast styles from the command line.
+
+Every check (inputs readable, outputs writable, styles found) runs before the network loads,
+so a bad argument costs nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from .. import __version__, image_io
+from ..devices import resolve_runtime
+from ..fast import DEFAULT_SIZE, FastPainter, TrainConfig, TrainingInterrupted, load_mix, train
+from ..fast.paint import DEFAULT_TILE
+from ..fast.photos import PHOTO_SUFFIXES, find_photos
+from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
+from .common import EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, setup
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"
+PRECISION_HELP = "auto: bf16 on CPUs that have it and on CUDA, else fp32"
+
+
+def _runtime_options(func):
+    for decorator in reversed([
+            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
+            click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+                         default="auto", show_default=True, help=PRECISION_HELP)]):
+        func = decorator(func)
+    return func
+
+
+# ------------------------------------------------------------------------------ fast
+
+@click.command("fast", no_args_is_help=True)
+@click.argument("photos", nargs=-1, required=True, metavar="PHOTO|FOLDER...")
+@click.option("-s", "--style", "style", multiple=True, required=True, metavar="STYLE[:WEIGHT]",
+              help="a bundled or your own style name (see `painterly styles`), or a style "
+                   "folder; repeat to blend styles of one network by weight")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="output image for one photo; a folder for several photos or a folder")
+@click.option("--size", type=click.IntRange(min=0), default=DEFAULT_SIZE, show_default=True,
+              help="long edge of each output, in pixels (0 keeps each photo's size)")
+@click.option("--preserve-color", type=click.Choice(["none", "luminance", "histogram"]),
+              default="none", show_default=True,
+              help="keep the photo's colours: luminance (paint lightness only) or histogram "
+                   "(recolour the result to the photo's colours)")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp", "tif"]), default="png",
+              show_default=True, help="file type of the outputs written into a folder")
+@click.option("--tile-size", type=click.IntRange(min=160), default=DEFAULT_TILE, show_default=True,
+              help="paint images larger than this on a side in tiles (flat memory, no seams)")
+@_runtime_options
+@output_options
+def fast_command(ctx, photos, style, output, size, preserve_color, fmt, tile_size, device, precision,
+         overwrite, quiet, verbose):
+    """Paint PHOTOs with a fast style in one pass (a network trained for the style).
+
+    Examples: painterly fast photo.jpg --style starry_night -o out.png
+
+    painterly fast holiday/ --style the_scream:0.7 --style great_wave:0.3 -o painted/
+    """
+    setup(ctx, verbose)
+    if 0 < size < 16:
+        raise ValueError(f"--size must be 0 (keep each photo's size) or at least 16, got {size}")
+    inputs = _photo_files(photos)
+    for source in inputs:
+        image_io.check_image_file(source)
+    styles, mix = load_mix(style)
+    jobs = _output_paths(inputs, output, fmt, single=len(photos) == 1 and not Path(photos[0]).is_dir())
+    for _, target in jobs:
+        image_io.check_output_path(target, overwrite=overwrite, inputs=inputs)
+    runtime = resolve_runtime(device, precision)
+    if not quiet:
+        click.echo(f"{PROG}: {runtime.describe()}", err=True)
+    painter = FastPainter(styles, mix, runtime=runtime, tile_size=tile_size,
+                          preserve_color=preserve_color)
+    ctx.meta[STARTED] = True
+    record = {"version": __version__, "engine": "fast", "styles": list(style), "size": size,
+              "preserve_color": preserve_color}
+    done = 0
+    try:
+        for source, target in tqdm(jobs, disable=quiet or len(jobs) == 1, file=sys.stderr,
+                                   unit="photo", desc=PROG, dynamic_ncols=True):
+            photo = image_io.load_image(source, long_edge=size or None)
+            metadata = {"painterly": json.dumps(dict(record, content=str(source))),
+                        "Software": f"painterly {__version__}"}
+            image_io.save_image(painter(photo), target, metadata=metadata, overwrite=overwrite)
+            done += 1
+            click.echo(str(target))
+    except KeyboardInterrupt:
+        click.echo(f"{PROG}: interrupted; {done} of {len(jobs)} pictures were written, each "
+                   "complete", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+
+
+def _photo_files(photos: tuple[str, ...]) -> list[Path]:
+    """Files given, and the pictures directly inside folders given (sorted)."""
+    files: list[Path] = []
+    for name in photos:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            if not found:
+                raise ValueError(f"no pictures ({', '.join(sorted(PHOTO_SUFFIXES))}) in folder {name!r}")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -> list[tuple[Path, Path]]:
+    """(photo, output file) pairs: OUTPUT itself for one photo, else OUTPUT/<stem>.<fmt>."""
+    if single:
+        return [(inputs[0], output)]
+    if output.suffix.lower() in image_io.OUTPUT_FORMATS and not output.is_dir():
+        raise ValueError(f"several photos need a folder as -o, not the file name {str(output)!r}")
+    stems = [p.stem for p in inputs]
+    clash = {s for s in stems if stems.count(s) > 1}
+    if clash:
+        raise ValueError(f"two photos would both be written as {sorted(clash)[0]}.{fmt}; "
+                         "paint them into different folders")
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"-o {str(output)!r} exists and is not a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    return [(p, output / f"{p.stem}.{fmt}") for p in inputs]
+
+
+# ----------------------------------------------------------------------------- train
+
+@click.command("train", no_args_is_help=True)
+@click.argument("paintings", nargs=-1, required=True, metavar="PAINTING...")
+@click.option("--photos", required=True, type=click.Path(path_type=Path),
+              help="folder of training photos (any size or format, searched recursively)")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help=f"style folder to write (config.json, model.safetensors); put it under "
+                   f"{user_styles_dir()} to use it by name")
+@click.option("--name", "names", multiple=True,
+              help="style name for each painting, in order (default: the file names)")
+@click.option("--add-to", metavar="STYLE_FOLDER|bundled", default=None,
+              help="add the paintings to this network, training only their own norm scales "
+                   "and shifts (minutes, not hours); 'bundled' for painterly's own styles")
+@click.option("--resume", is_flag=True, help="continue the run whose checkpoint is in -o")
+@click.option("--steps", type=click.IntRange(min=1), default=TrainConfig.steps, show_default=True,
+              help="training steps (batches)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
+              show_default=True, help="photo crops per step")
+@click.option("--crop-size", type=click.IntRange(32, 1024), default=TrainConfig.crop_size,
+              show_default=True, help="side of each square training crop")
+@click.option("--learning-rate", type=float, default=TrainConfig.learning_rate, show_default=True)
+@click.option("--style-weight", type=float, default=TrainConfig.style_weight, show_default=True)
+@click.option("--content-weight", type=float, default=TrainConfig.content_weight, show_default=True)
+@click.option("--tv-weight", type=float, default=TrainConfig.tv_weight, show_default=True)
+@click.option("--content-layers", type=CommaList(str), default=",".join(TrainConfig.content_layers),
+              show_default=True, help="VGG19 layers whose responses keep the photo's content")
+@click.option("--style-layers", type=CommaList(str), default=",".join(TrainConfig.style_layers),
+              show_default=True, help="VGG19 layers whose Gram matrices carry the style")
+@click.option("--style-size", type=click.IntRange(min=32), default=TrainConfig.style_size,
+              show_default=True, help="long edge of each painting when its Gram matrices are taken")
+@click.option("--base-width", type=click.IntRange(min=1), default=TrainConfig.base_width,
+              show_default=True, help="channels after a new network's first convolution")
+@click.option("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes,
+              show_default=True, help="minutes between checkpoints")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_runtime_options
+@output_options
+def train_command(ctx, paintings, photos, output, names, add_to, resume, device, precision,
+                  overwrite, quiet, verbose, **settings):
+    """Train a fast style network on PAINTINGs (Johnson et al.; Dumoulin et al. for many styles).
+
+    Example: painterly train monet.jpg --photos ~/Pictures -o ~/styles/monet
+
+    Ctrl-C writes a checkpoint; the same command with --resume continues it.
+    """
+    setup(ctx, verbose)
+    for painting in paintings:
+        image_io.check_image_file(painting)
+    find_photos(photos)
+    if is_style_folder(output) and not (overwrite or resume):
+        raise ValueError(f"{str(output)!r} already holds a style (use --overwrite to replace it)")
+    base = BUNDLED_DIR if add_to == "bundled" else add_to
+    config = TrainConfig(device=device, precision=precision, **settings)
+    runtime = resolve_runtime(device, precision)
+    if not quiet:
+        click.echo(f"{PROG}: training on {runtime.describe()}", err=True)
+    ctx.meta[STARTED] = True
+    with tqdm(total=config.steps, disable=quiet, file=sys.stderr, unit="step", desc=PROG,
+              dynamic_ncols=True) as bar:
+        def report(progress):
+            bar.n = progress.step
+            terms = " ".join(f"{k} {v:.3g}" for k, v in progress.losses.items())
+            bar.set_postfix_str(terms + (" (checkpoint)" if progress.checkpointed else ""))
+        try:
+            train(paintings, photos, output, config, names=list(names) or None, add_to=base,
+                  resume=resume, callback=report)
+        except TrainingInterrupted as stop:
+            bar.close()
+            click.echo(f"{PROG}: interrupted after step {stop.step}; checkpoint saved in "
+                       f"{stop.checkpoint}; run the same command with --resume to continue", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+    click.echo(str(output))
+
+
+# ---------------------------------------------------------------------------- styles
+
+@click.command("styles")
+@click.option("--dir", "show_dir", is_flag=True, help="print the folder searched for your own styles")
+def styles_command(show_dir):
+    """List the fast styles: bundled ones and your own."""
+    if show_dir:
+        click.echo(str(user_styles_dir()))
+        return
+    for name in bundled_styles():
+        click.echo(f"{name}\tbundled")
+    for name, folder in user_styles().items():
+        click.echo(f"{name}\t{folder}")

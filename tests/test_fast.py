@@ -1,0 +1,304 @@
+"""Fast styles: the network, style folders, tiled painting and training, on tiny networks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.fast import FastPainter, FastStyles, StyleError, TrainConfig, load_styles, \
+    save_styles, train
+from painterly.fast.network import ConditionalInstanceNorm, NetworkShape, TransformerNet, one_hot
+from painterly.fast.paint import load_mix, parse_style_spec
+from painterly.fast.train import CHECKPOINT, TrainingInterrupted
+
+TINY_SHAPE = NetworkShape(base=4, residual_blocks=1)
+TINY_TRAIN = dict(steps=4, batch_size=2, crop_size=32, base_width=4, residual_blocks=1,
+                  content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
+                  style_size=48, photo_edge=(40, 80), device="cpu", precision="fp32")
+
+
+def tiny_net(styles: int = 2, seed: int = 0) -> TransformerNet:
+    """A tiny network whose norms have distinct random scales and shifts per style."""
+    torch.manual_seed(seed)
+    net = TransformerNet(styles, TINY_SHAPE)
+    with torch.no_grad():
+        for norm in net.norms():
+            norm.scale.uniform_(0.5, 1.5)
+            norm.shift.uniform_(-0.3, 0.3)
+    return net.eval()
+
+
+@pytest.fixture
+def style_folder(tmp_path):
+    return save_styles(FastStyles(tiny_net(), ["a", "b"], {}), tmp_path / "tiny")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(90, 60), (50, 70), (120, 100)]):
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.png")
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+# ------------------------------------------------------------------------- network
+
+@pytest.mark.parametrize("height,width", [(37, 50), (64, 64), (33, 91)])
+def test_network_keeps_any_size(height, width):
+    out = tiny_net()(torch.rand(2, 3, height, width), one_hot(0, 2))
+    assert out.shape == (2, 3, height, width)
+
+
+def test_instance_norm_normalises_each_channel():
+    norm = ConditionalInstanceNorm(3, styles=1)
+    x = torch.randn(2, 3, 10, 12) * 5 + 3
+    y = norm(x, torch.ones(2, 1))
+    assert torch.allclose(y.mean((2, 3)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(y.var((2, 3), unbiased=False), torch.ones(2, 3), atol=1e-3)
+
+
+def test_a_blend_is_the_network_with_averaged_norms():
+    net = tiny_net()
+    image = torch.rand(1, 3, 24, 24)
+    blended = net(image, torch.tensor([0.25, 0.75]))
+    averaged = TransformerNet(1, TINY_SHAPE)
+    state = net.state_dict()
+    for key in state:
+        if key.endswith((".scale", ".shift")):
+            state[key] = (0.25 * state[key][0] + 0.75 * state[key][1])[None]
+    averaged.load_state_dict(state)
+    assert torch.allclose(blended, averaged(image, torch.ones(1)), atol=1e-5)
+
+
+def test_styles_paint_differently():
+    net, image = tiny_net(), torch.rand(1, 3, 24, 24)
+    assert (net(image, one_hot(0, 2)) - net(image, one_hot(1, 2))).abs().mean() > 1e-3
+
+
+def test_mix_of_wrong_length_is_refused():
+    with pytest.raises(ValueError, match="style weights must have shape"):
+        tiny_net()(torch.rand(1, 3, 16, 16), torch.ones(3))
+
+
+# ------------------------------------------------------------------- style folders
+
+def test_save_load_round_trip(style_folder):
+    loaded = load_styles(style_folder)
+    assert loaded.names == ["a", "b"]
+    image = torch.rand(1, 3, 30, 40)
+    assert torch.equal(loaded.network(image, one_hot(1, 2)), tiny_net()(image, one_hot(1, 2)))
+    config = json.loads((style_folder / "config.json").read_text())
+    assert config["format"] == "painterly-fast-style" and config["network"]["base"] == 4
+    assert not list(style_folder.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("damage", ["no-weights", "no-config", "garbage-weights", "bad-json",
+                                    "wrong-format", "nan", "wrong-shape"])
+def test_broken_style_folders_give_one_line_errors(style_folder, damage):
+    weights, config = style_folder / "model.safetensors", style_folder / "config.json"
+    if damage == "no-weights":
+        weights.unlink()
+    elif damage == "no-config":
+        config.unlink()
+    elif damage == "garbage-weights":
+        weights.write_bytes(b"\x00" * 100)
+    elif damage == "bad-json":
+        config.write_text("{not json")
+    elif damage == "wrong-format":
+        config.write_text(json.dumps({"format": "something else"}))
+    elif damage == "nan":
+        net = tiny_net()
+        with torch.no_grad():
+            net.to_rgb.weight[0, 0, 0, 0] = float("nan")
+        save_styles(FastStyles(net, ["a", "b"], {}), style_folder)
+    elif damage == "wrong-shape":
+        data = json.loads(config.read_text())
+        data["network"]["base"] = 8
+        config.write_text(json.dumps(data))
+    with pytest.raises(StyleError) as error:
+        load_styles(style_folder)
+    assert "\n" not in str(error.value) and str(style_folder) in str(error.value)
+
+
+def test_style_specs(style_folder):
+    assert parse_style_spec("starry_night") == ("starry_night", 1.0)
+    assert parse_style_spec("a/b:0.25") == ("a/b", 0.25)
+    assert parse_style_spec("c:/x") == ("c:/x", 1.0)
+    with pytest.raises(StyleError, match="finite number"):
+        parse_style_spec("a:-1")
+    styles, mix = load_mix([f"{style_folder}/a:1", f"{style_folder}/b:3"])
+    assert mix.tolist() == [0.25, 0.75]
+    with pytest.raises(StyleError, match="holds several styles"):
+        load_mix([str(style_folder)])
+    with pytest.raises(StyleError, match="has no style 'c'"):
+        load_mix([f"{style_folder}/c"])
+    with pytest.raises(StyleError, match="no fast style"):
+        load_mix(["no_such_style"])
+    with pytest.raises(StyleError, match="must not all be 0"):
+        load_mix([f"{style_folder}/a:0"])
+
+
+def test_styles_of_different_networks_cannot_blend(style_folder, tmp_path):
+    other = save_styles(FastStyles(tiny_net(1), ["c"], {}), tmp_path / "other")
+    with pytest.raises(StyleError, match="different networks"):
+        load_mix([f"{style_folder}/a", str(other)])
+
+
+# --------------------------------------------------------------------------- tiles
+
+@pytest.mark.parametrize("preserve", ["none", "luminance", "histogram"])
+def test_tiles_with_the_whole_images_statistics_reproduce_it(style_folder, preserve):
+    """Context, grid alignment and cross-fades are exact: only the statistics can differ."""
+    styles, mix = load_mix([f"{style_folder}/b"])
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 30, 40), size=(150, 200),
+                                            mode="bilinear")
+    whole = FastPainter(styles, mix, tile_size=1024, preserve_color=preserve)(image)
+    tiled = FastPainter(styles, mix, tile_size=96, tile_overlap=32, preserve_color=preserve)
+    tiled.statistics_edge = 200
+    assert (tiled(image) - whole).abs().max() < 1e-4
+
+
+def test_tiles_share_the_shrunk_images_statistics(style_folder):
+    styles, mix = load_mix([f"{style_folder}/b"])
+    image = torch.rand(1, 3, 150, 200)
+    painter = FastPainter(styles, mix, tile_size=100, tile_overlap=32)
+    small = torch.nn.functional.interpolate(image, scale_factor=0.5, mode="area")
+    expected = painter._statistics(small)
+    used, run = [], painter._run
+
+    def spy(x):
+        if painter.net.norms()[0].fixed is not None:
+            used.append([n.fixed for n in painter.net.norms()])
+        return run(x)
+
+    painter._run = spy
+    painter(image)
+    assert len(used) == 6  # 2x3 tiles, every one with the same statistics
+    for stats in used:
+        for (mean, var), (mean0, var0) in zip(stats, expected):
+            assert torch.equal(mean, mean0) and torch.equal(var, var0)
+
+
+def test_painter_leaves_no_fixed_statistics_behind(style_folder):
+    styles, mix = load_mix([f"{style_folder}/a"])
+    painter = FastPainter(styles, mix, tile_size=96, tile_overlap=16)
+    painter(torch.rand(1, 3, 120, 130))
+    assert painter.net.norms()[0].fixed is None
+    assert all(n.fixed is None and n.tally is None for n in painter.net.norms())
+
+
+def test_luminance_keeps_the_photos_colours(style_folder):
+    from painterly import color
+
+    styles, mix = load_mix([f"{style_folder}/a"])
+    photo = torch.rand(1, 3, 32, 32) * 0.5 + 0.25
+    painted = FastPainter(styles, mix, preserve_color="luminance")(photo)
+    chroma = lambda x: color.rgb_to_yiq(x)[:, 1:]  # noqa: E731
+    # Clamping to [0,1] changes the chroma of out-of-gamut pixels only (see recombine_chroma).
+    in_gamut = ((painted > 1e-3) & (painted < 1 - 1e-3)).all(dim=1, keepdim=True)
+    assert in_gamut.float().mean() > 0.5
+    difference = (chroma(painted) - chroma(photo)).abs() * in_gamut
+    assert difference.max() < 1e-4
+
+
+# ------------------------------------------------------------------------ training
+
+def test_training_writes_a_style_folder(tiny, photos, style_png, content_png, tmp_path):
+    seen = []
+    styles = train([style_png, content_png], photos, tmp_path / "out", TrainConfig(**TINY_TRAIN),
+                   extractor=tiny, callback=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3, 4]
+    assert all(np.isfinite(p.losses["total"]) for p in seen)
+    loaded = load_styles(tmp_path / "out")
+    assert loaded.names == ["style", "content"]
+    record = loaded.config["training"][0]
+    assert record["steps"] == 4 and record["photos"] == 3 and record["train"]["crop_size"] == 32
+    assert not (tmp_path / "out" / CHECKPOINT).exists()
+    fresh = TransformerNet(2, TINY_SHAPE)
+    assert not torch.equal(fresh.to_rgb.weight, styles.network.to_rgb.weight)
+
+
+def test_training_lowers_the_loss(tiny, photos, style_png, tmp_path):
+    seen = []
+    config = TrainConfig(**dict(TINY_TRAIN, steps=30, learning_rate=0.01))
+    train([style_png], photos, tmp_path / "out", config, extractor=tiny, callback=seen.append)
+    first = np.mean([p.losses["total"] for p in seen[:5]])
+    last = np.mean([p.losses["total"] for p in seen[-5:]])
+    assert last < 0.7 * first
+
+
+def test_interrupted_training_resumes_to_the_same_network(tiny, photos, style_png, tmp_path):
+    config = TrainConfig(**TINY_TRAIN)
+    straight = train([style_png], photos, tmp_path / "straight", config, extractor=tiny)
+
+    def stop_at_two(progress):
+        if progress.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted) as stop:
+        train([style_png], photos, tmp_path / "split", config, extractor=tiny, callback=stop_at_two)
+    assert stop.value.step == 2 and (tmp_path / "split" / CHECKPOINT).is_file()
+    resumed = train([style_png], photos, tmp_path / "split", config, extractor=tiny, resume=True)
+    for key, value in straight.network.state_dict().items():
+        assert torch.allclose(value, resumed.network.state_dict()[key], atol=1e-6), key
+
+
+def test_resume_needs_a_checkpoint(tiny, photos, style_png, tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train([style_png], photos, tmp_path / "out", TrainConfig(**TINY_TRAIN), extractor=tiny,
+              resume=True)
+
+
+def test_adding_a_style_trains_only_its_norms(tiny, photos, style_png, style_folder, tmp_path):
+    base = load_styles(style_folder)
+    added = train([style_png], photos, tmp_path / "more", TrainConfig(**TINY_TRAIN),
+                  names=["new"], add_to=style_folder, extractor=tiny)
+    assert added.names == ["a", "b", "new"]
+    old, new = base.network.state_dict(), added.network.state_dict()
+    for key, value in old.items():
+        if key.endswith((".scale", ".shift")):
+            assert torch.equal(new[key][:2], value), key
+        else:
+            assert torch.equal(new[key], value), key
+    assert any(not torch.equal(new[k][2], new[k][:2].mean(0))
+               for k in new if k.endswith(".scale"))
+    with pytest.raises(ValueError, match="already has a style named 'a'"):
+        train([style_png], photos, tmp_path / "again", TrainConfig(**TINY_TRAIN), names=["a"],
+              add_to=style_folder, extractor=tiny)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"crop_size": 8}, "crop_size must be an integer from 32"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+    ({"style_weight": 0}, "style_weight must be > 0"),
+    ({"style_layers": ()}, "at least one style layer"),
+    ({"content_layers": ("relu9_9",)}, "unknown layer"),
+    ({"photo_edge": (100, 50)}, "photo_edge"),
+])
+def test_bad_training_settings(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)
+
+
+def test_photo_folder_problems(tiny, style_png, tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        train([style_png], tmp_path / "missing", tmp_path / "out", TrainConfig(**TINY_TRAIN),
+              extractor=tiny)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no photos"):
+        train([style_png], tmp_path / "empty", tmp_path / "out", TrainConfig(**TINY_TRAIN),
+              extractor=tiny)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(ValueError, match="none of the photos could be read"):
+        train([style_png], tmp_path / "broken", tmp_path / "out", TrainConfig(**TINY_TRAIN),
+              extractor=tiny)
