@@ -302,3 +302,24 @@ def test_photo_folder_problems(tiny, style_png, tmp_path):
     with pytest.raises(ValueError, match="none of the photos could be read"):
         train([style_png], tmp_path / "broken", tmp_path / "out", TrainConfig(**TINY_TRAIN),
               extractor=tiny)
+
+
+# ---------------------------------------------------------------------- --init fast
+
+def test_init_fast_starts_from_the_fast_painting(tiny, content_png, style_png, tmp_path,
+                                                 monkeypatch):
+    from painterly import StyleConfig, stylize
+    from painterly.image_io import load_image, pil_to_tensor
+    from painterly.models.weights import file_sha256
+
+    record = {"styles": [{"name": "stripes", "painting_sha256": file_sha256(style_png)}]}
+    save_styles(FastStyles(tiny_net(1), ["stripes"], record), tmp_path / "user" / "net")
+    monkeypatch.setenv("PAINTERLY_STYLES_DIR", str(tmp_path / "user"))
+    config = StyleConfig(init="fast", size=32, scales=1, iterations_per_scale=(0,),
+                         content_layers=("relu2_1",), style_layers=("relu1_1",), device="cpu")
+    start = pil_to_tensor(stylize(content_png, style_png, config, extractor=tiny))
+    styles, mix = load_mix(["stripes"])
+    expected = FastPainter(styles, mix)(load_image(content_png, long_edge=32))
+    assert (start - expected).abs().max() <= 1 / 255 + 1e-6
+    with pytest.raises(StyleError, match="no fast style was trained on"):
+        stylize(content_png, content_png, config, extractor=tiny)

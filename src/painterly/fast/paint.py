@@ -14,6 +14,7 @@ reproduce the whole image to float rounding (tested).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +96,38 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
     if not mix.sum() > 0:
         raise StyleError("style weights must not all be 0")
     return styles, mix / mix.sum()
+
+
+def styles_for_paintings(pairs) -> tuple[FastStyles, torch.Tensor]:
+    """The fast styles trained on these paintings: [(painting file, weight), ...] -> the
+    network and its (S,) weights. Paintings are recognised by their files' SHA-256, as
+    recorded in each style folder's config.json; StyleError if one has no fast style."""
+    from ..models.weights import file_sha256
+
+    trained = _trained_paintings()
+    specs = []
+    for painting, weight in pairs:
+        if not isinstance(painting, (str, Path)) or not Path(painting).is_file():
+            raise StyleError("init 'fast' needs the paintings as files, to find their fast styles")
+        found = trained.get(file_sha256(Path(painting)))
+        if found is None:
+            raise StyleError(f"no fast style was trained on {str(painting)!r} (see `painterly "
+                             "styles`); train one with `painterly train`, or use another init")
+        folder, name = found
+        specs.append(f"{folder / name}:{weight}")
+    return load_mix(specs)
+
+
+def _trained_paintings() -> dict[str, tuple[Path, str]]:
+    """{painting SHA-256: (style folder, style name)} over the bundled and the user's styles."""
+    folders = ([BUNDLED_DIR] if bundled_styles() else []) + sorted(set(user_styles().values()))
+    found: dict[str, tuple[Path, str]] = {}
+    for folder in folders:
+        config = json.loads((folder / "config.json").read_text())
+        for style in config.get("styles", []):
+            if "painting_sha256" in style:
+                found.setdefault(style["painting_sha256"], (folder, style["name"]))
+    return found
 
 
 class FastPainter:
