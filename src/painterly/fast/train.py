@@ -174,8 +174,7 @@ def _load_base(add_to) -> FastStyles | None:
 def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, photos: int) -> FastStyles:
     records = [{"name": n, "painting": Path(p).name, "painting_sha256": file_sha256(Path(p))}
                for n, p in zip(names, paintings)]
-    recipe = {"train": _jsonable(asdict(config)), "photos": photos,
-              "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}"}
+    recipe = {"train": _jsonable(asdict(config)), "photos": photos, "hardware": _hardware()}
     if base is None:
         with torch.random.fork_rng(devices=[]):  # the initial weights follow config.seed alone
             torch.manual_seed(config.seed)
@@ -191,6 +190,18 @@ def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, 
     config_dict["styles"] = list(base.config.get("styles", [])) + records
     config_dict["training"] = list(base.config.get("training", [])) + [dict(recipe, added=list(names))]
     return FastStyles(net, base.names + list(names), config_dict)
+
+
+def _hardware() -> str:
+    """``AMD EPYC, 2 CPUs, torch 2.13.0+cpu`` (and the GPU where one is used)."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{model}, {os.cpu_count()} CPUs{gpu}, torch {torch.__version__}"
 
 
 def _jsonable(value):
