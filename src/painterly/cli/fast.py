@@ -18,6 +18,7 @@ from ..devices import resolve_runtime
 from ..fast import DEFAULT_SIZE, FastPainter, TrainConfig, TrainingInterrupted, load_mix, train
 from ..fast.paint import DEFAULT_TILE
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
+from ..fast.train import ADD_TO_STEPS
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
 from .common import EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, setup
 
@@ -144,8 +145,8 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
               help="add the paintings to this network, training only their own norm scales "
                    "and shifts (minutes, not hours); 'bundled' for painterly's own styles")
 @click.option("--resume", is_flag=True, help="continue the run whose checkpoint is in -o")
-@click.option("--steps", type=click.IntRange(min=1), default=TrainConfig.steps, show_default=True,
-              help="training steps (batches)")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help=f"training steps (batches) [default: {TrainConfig.steps}; {ADD_TO_STEPS} with --add-to]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
               show_default=True, help="photo crops per step")
 @click.option("--crop-size", type=click.IntRange(32, 1024), default=TrainConfig.crop_size,
@@ -182,6 +183,8 @@ def train_command(ctx, paintings, photos, output, names, add_to, resume, device,
     if is_style_folder(output) and not (overwrite or resume):
         raise ValueError(f"{str(output)!r} already holds a style (use --overwrite to replace it)")
     base = BUNDLED_DIR if add_to == "bundled" else add_to
+    if settings["steps"] is None:
+        settings["steps"] = ADD_TO_STEPS if add_to else TrainConfig.steps
     config = TrainConfig(device=device, precision=precision, **settings)
     runtime = resolve_runtime(device, precision)
     if not quiet:

@@ -40,6 +40,8 @@ from .store import FastStyles, _atomic, load_styles, save_styles
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
+ADD_TO_STEPS = 300
+"""Default steps for ``add_to``: only the new styles' norms learn, so far fewer steps do."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,15 +249,19 @@ class _Loop:
         self.net, self.teacher, self.pool, self.config = net, teacher, pool, config
         self.runtime, self.generator, self.optimizer = runtime, generator, optimizer
         self.frozen, self.new = frozen, new
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
+        self.scaler = torch.amp.GradScaler(runtime.device.type,
+                                           enabled=runtime.dtype == torch.float16)
 
     def run(self, start: int, spent: float, out: Path, styles: FastStyles, callback) -> float:
         """Steps ``start+1 .. steps``; returns the run's seconds, ``spent`` before a resume included."""
         config, clock = self.config, time.perf_counter() - spent
         last_checkpoint = time.perf_counter()
-        step = start
+        done = start  # steps whose update is in the network
         try:
             for step in range(start + 1, config.steps + 1):
                 terms = self.step(step)
+                done = step
                 now = time.perf_counter()
                 saved = now - last_checkpoint >= config.checkpoint_minutes * 60
                 if saved:
@@ -264,7 +270,6 @@ class _Loop:
                 if callback is not None:
                     callback(TrainProgress(step, config.steps, terms, now - clock, saved))
         except KeyboardInterrupt:
-            done = step - 1 if step > start else start
             path = self.checkpoint(out, done, styles, time.perf_counter() - clock)
             raise TrainingInterrupted(path, done) from None
         return time.perf_counter() - clock
@@ -283,9 +288,10 @@ class _Loop:
         for group in self.optimizer.param_groups:
             group["lr"] = config.learning_rate * learning_rate_factor(step, config.steps)
         self.optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        self.scaler.scale(terms["total"]).backward()
         self._keep_frozen_rows()
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         values = {k: v.item() for k, v in terms.items()}
         if not math.isfinite(values["total"]):
             raise FloatingPointError("the training loss became NaN or infinite; lower "
