@@ -16,6 +16,11 @@ Routes::
     GET  /api/jobs/{id}/preview.jpg     latest image  GET  /api/jobs/{id}/thumb.jpg
     GET  /api/jobs/{id}/result.png      the result (?download=1 as an attachment)
     GET  /api/explore  POST /api/explore   the Explore tab (see explore_views)
+    GET  /api/fast/styles               the fast styles on offer, and the Live limits
+    POST /api/fast                      Fast mode: paint a stored image (JSON) -> 201
+    GET  /api/fast/results/{id}.png     a Fast mode result (?download=1 as an attachment)
+    POST /api/fast/frame?style=NAME     Live: one JPEG/PNG/WebP frame in, JPEG out
+                                        (&edge=320, &preserve_color=none)
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import secrets
 import time
 from http import HTTPStatus
@@ -40,12 +46,14 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__
+from .. import __version__, image_io
 from ..config import StyleConfig
 from ..devices import resolve_runtime
+from ..fast.store import FastStyles
 from ..models.vgg import FeatureExtractor
-from . import explore_views
+from . import explore_views, fast_views
 from .events import event_stream, public_job
+from .fast_views import FastError, FastLimits, FastStudio
 from .guards import SameOrigin, TooLarge, error, limited, read_body
 from .jobs import Job, JobManager, QueueFull
 from .params import Limits, ParamError, choices, parse_job
@@ -66,12 +74,17 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
                workers: int = 1, max_queued: int = 8, preview_interval: float = 0.4,
                max_upload_bytes: int = MAX_UPLOAD_BYTES,
                max_upload_pixels: int = MAX_UPLOAD_PIXELS,
-               allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> Starlette:
+               allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+               fast_styles: str | os.PathLike | FastStyles | None = None,
+               fast_limits: FastLimits = FastLimits()) -> Starlette:
     """The studio app. Results and uploads of this run go to a new folder in ``results_dir``.
 
     extractor: a feature network to use instead of VGG19 (tests). base_config: the defaults
     a request starts from (the studio's, or a tiny network's layers in tests).
     allowed_hosts: Host header values accepted (DNS-rebinding guard); ``("*",)`` for any.
+    fast_styles: what Fast mode and the Live tab offer: None for the bundled styles and the
+    user's own, or one style folder, or a loaded network (checked now: a folder that cannot
+    be read raises ValueError). fast_limits: sizes of Live frames and the like.
     """
     run_dir = Path(results_dir) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     (run_dir / "results").mkdir(parents=True)
@@ -80,7 +93,11 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
                        max_pixels=max_upload_pixels, max_edge=limits.max_size)
     manager = JobManager(workers=workers, max_queued=max_queued,
                          preview_interval=preview_interval)
-    routes = _Routes(store, manager, base, limits, extractor, run_dir)
+    runtime = resolve_runtime(base.device, base.precision)
+    fast = FastStudio(fast_styles, runtime, fast_limits)
+    if fast_styles is not None:
+        fast.styles()  # a folder that cannot be read fails here, not on the first request
+    routes = _Routes(store, manager, base, limits, extractor, run_dir, fast)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -95,6 +112,7 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan)
     app.state.run_dir, app.state.jobs, app.state.images = run_dir, manager, store
+    app.state.fast = fast
     return app
 
 
@@ -102,10 +120,11 @@ class _Routes:
     """The endpoints, sharing the store, the queue and the settings."""
 
     def __init__(self, store: ImageStore, manager: JobManager, base: StyleConfig,
-                 limits: Limits, extractor: FeatureExtractor | None, run_dir: Path):
+                 limits: Limits, extractor: FeatureExtractor | None, run_dir: Path,
+                 fast: FastStudio):
         self.store, self.manager, self.base, self.limits = store, manager, base, limits
-        self.extractor, self.run_dir = extractor, run_dir
-        self.device = resolve_runtime(base.device, base.precision).describe()
+        self.extractor, self.run_dir, self.fast = extractor, run_dir, fast
+        self.device = fast.runtime.describe()
 
     def table(self) -> list:
         return [
@@ -123,6 +142,10 @@ class _Routes:
             Route("/api/jobs/{job_id}/result.png", self.result),
             Route("/api/explore", self.explore_status, methods=["GET"]),
             Route("/api/explore", self.explore_run, methods=["POST"]),
+            Route("/api/fast/styles", self.fast_styles, methods=["GET"]),
+            Route("/api/fast", self.fast_paint, methods=["POST"]),
+            Route("/api/fast/results/{result_id}.png", self.fast_result, methods=["GET"]),
+            Route("/api/fast/frame", self.fast_frame, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
@@ -281,6 +304,89 @@ class _Routes:
         except ParamError as exc:
             return error(400, str(exc))
         return self._submit(task)
+
+    # ------------------------------------------------------------------ fast mode, live
+
+    async def fast_styles(self, request: Request) -> Response:
+        try:
+            styles = await run_in_threadpool(self.fast.styles, rescan=True)
+        except FastError as exc:
+            return error(exc.status, str(exc))
+        shown = []
+        for style in styles:
+            painting = self.store.get(f"ex-style-{style.name}")
+            shown.append(style.public(painting.public()["thumb"] if painting else None))
+        return JSONResponse({
+            "available": bool(shown), "message": "" if shown else fast_views.NO_STYLES,
+            "styles": shown, "preserve_color": list(fast_views.COLOURS),
+            "size": self.base.size, "max_size": self.limits.max_size,
+            "limits": self.fast.limits.public()})
+
+    async def fast_paint(self, request: Request) -> Response:
+        try:
+            body = json.loads(await read_body(request, MAX_JSON_BYTES))
+        except TooLarge:
+            return error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
+        except ValueError:
+            return error(400, "the request body must be JSON")
+        try:
+            image_id, style_name, colours, size = fast_views.parse_paint(
+                body, self.base.size, self.limits.max_size)
+            image = self.store.get(image_id)
+            if image is None:
+                return error(400, f"image: no image with id {image_id[:40]!r} (upload it first)")
+            style = await run_in_threadpool(self.fast.style, style_name)
+            out = fast_views.new_result_path(self.run_dir / "results")
+            result = await run_in_threadpool(self.fast.paint_image, image, style, colours,
+                                             size, out)
+        except ParamError as exc:
+            return error(400, str(exc))
+        except FastError as exc:
+            return _fast_error(exc)
+        except image_io.ImageError as exc:  # the stored image or the results folder
+            log.warning("fast painting failed: %s", exc)
+            return error(500, " ".join(str(exc).split()))
+        return JSONResponse(result.public(), status_code=201)
+
+    async def fast_result(self, request: Request) -> Response:
+        result = self.fast.result(request.path_params["result_id"])
+        if result is None:
+            return error(404, "no such result")
+        attachment = request.query_params.get("download") == "1"
+        return FileResponse(result.path, media_type="image/png",
+                            filename=result.info["download_name"],
+                            content_disposition_type="attachment" if attachment else "inline")
+
+    async def fast_frame(self, request: Request) -> Response:
+        limits, query = self.fast.limits, request.query_params
+        try:
+            edge = fast_views.parse_edge(query.get("edge", str(limits.frame_edge)),
+                                         limits.min_edge, limits.max_frame_edge, "edge", text=True)
+            colours = fast_views.parse_colours(query.get("preserve_color", "none"))
+        except ParamError as exc:
+            return error(400, str(exc))
+        too_large = f"the frame is larger than the limit of {limits.max_frame_bytes / 1024:g} KB"
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_frame_bytes:
+            return error(413, too_large)
+        try:
+            fast_views.check_frame_type(request.headers.get("content-type", ""))
+            style = await run_in_threadpool(self.fast.style, query.get("style"))
+            data = await read_body(request, limits.max_frame_bytes)
+            jpeg, seconds = await run_in_threadpool(self.fast.paint_frame, data, style,
+                                                    colours, edge)
+        except TooLarge:
+            return error(413, too_large)
+        except FastError as exc:
+            return _fast_error(exc)
+        return Response(jpeg, media_type="image/jpeg",
+                        headers={"Cache-Control": "no-store",
+                                 "X-Paint-Seconds": f"{seconds:.4f}"})
+
+
+def _fast_error(exc: FastError) -> Response:
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    return error(exc.status, " ".join(str(exc).split()), headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,12 +1,16 @@
 // painterly studio: the page. Plain JavaScript, no libraries, nothing from the internet.
 // It picks images, starts jobs (POST /api/jobs), follows one job's Server-Sent Events
-// (live preview, loss curve, progress and ETA) and lists this session's jobs.
+// (live preview, loss curve, progress and ETA) and lists this session's jobs. In Fast mode
+// it paints the chosen photo with a fast style in one request (POST /api/fast). The Live
+// tab is in live.js, which uses the helpers below.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const state = {
   config: null,
   chosen: { content: null, style: null },   // StoredImage records from the server
+  fast: null,                                // GET /api/fast/styles
+  fastStyle: null,                           // the chosen fast style's name
   job: null,                                 // id of the job shown on the stage
   source: null,                              // its EventSource
   points: [],                                // [step, total, content, style]
@@ -132,6 +136,7 @@ function readParams() {
 async function start(event) {
   event.preventDefault();
   $("message").textContent = "";
+  if (method() === "fast") { await paintFast(); return; }
   const params = readParams();
   if (!params.content || !params.style) {
     $("message").textContent = "Choose a photo and a painting first.";
@@ -250,6 +255,97 @@ function finished(job) {
     $("status").textContent = "Cancelled.";
   }
   refreshGallery();
+}
+
+// ------------------------------------------------------------------ fast mode
+
+const method = () => ($("method-fast").checked ? "fast" : "optimise");
+
+function setMethod() {
+  const fast = method() === "fast";
+  document.body.dataset.method = method();
+  $("style-picker").hidden = fast;
+  $("fast-picker").hidden = !fast;
+  $("start").textContent = fast ? "Paint" : "Start";
+  if (fast) $("cancel").disabled = true;
+  showChosenStyle();
+}
+
+function showChosenStyle() {
+  const picture = $("style-chosen");
+  if (method() === "fast") {
+    const style = state.fast && state.fast.styles.find((s) => s.name === state.fastStyle);
+    picture.hidden = !(style && style.thumb);
+    if (style && style.thumb) picture.src = style.thumb;
+    $("style-name").textContent = style ? `${style.title} (fast style)` : "";
+  } else {
+    picture.hidden = false;
+    if (state.chosen.style) choose("style", state.chosen.style);
+  }
+}
+
+function chooseFast(name) {
+  state.fastStyle = name;
+  for (const button of $("fast-styles").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.fast === name));
+  }
+  $("fast-error").textContent = "";
+  showChosenStyle();
+}
+
+async function loadFast() {
+  try { state.fast = await api("/api/fast/styles"); }
+  catch (e) { state.fast = { available: false, message: e.message, styles: [] }; }
+  const fast = state.fast, box = $("fast-styles");
+  box.replaceChildren();
+  for (const style of fast.styles) {
+    const label = style.source === "yours" ? `${style.title} (yours)` : style.title;
+    box.append(el("button", {
+      type: "button", class: style.thumb ? "" : "named", "data-fast": style.name, title: label,
+      "aria-label": label, "aria-pressed": "false", onclick: () => chooseFast(style.name),
+    }, style.thumb ? el("img", { src: style.thumb, alt: "", loading: "lazy" }) : style.title));
+  }
+  if (fast.styles.length) chooseFast(fast.styles[0].name);
+  $("method-fast").disabled = !fast.available;
+  $("method-fast-label").title = fast.available ? "" : fast.message;
+  if (typeof setupLive === "function") setupLive(fast);
+}
+
+async function paintFast() {
+  const content = state.chosen.content;
+  if (!content || !state.fastStyle) {
+    $("message").textContent = "Choose a photo and a fast style first.";
+    return;
+  }
+  if (state.source) state.source.close();
+  state.job = null;
+  markCurrent();
+  const params = { image: content.id, style: state.fastStyle, size: Number($("size").value) };
+  if (state.fast.preserve_color.includes($("preserve-color").value)) {
+    params.preserve_color = $("preserve-color").value;
+  }
+  $("start").disabled = true;
+  $("download").hidden = true;
+  $("status").textContent = "Painting…";
+  try {
+    const result = await api("/api/fast", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(params),
+    });
+    showImage(result.result);
+    $("progress").value = 1;
+    $("status").textContent =
+      `Painted in ${(result.elapsed * 1000).toFixed(0)} ms (${result.width}×${result.height}, ${result.title}).`;
+    const link = $("download");
+    link.href = result.download;
+    link.setAttribute("download", result.download_name);
+    link.hidden = false;
+  } catch (e) {
+    $("status").textContent = "Failed.";
+    $("message").textContent = e.message;
+  } finally {
+    $("start").disabled = false;
+  }
 }
 
 // ------------------------------------------------------------------ loss curve
@@ -375,12 +471,15 @@ function markCurrent() {
 
 // ------------------------------------------------------------------ explore tab
 
+const PANELS = { paint: "paint", live: "live-tab", explore: "explore" };
+
 function showTab(name) {
-  for (const tab of ["paint", "explore"]) {
+  for (const [tab, panel] of Object.entries(PANELS)) {
     $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
-    $(tab).hidden = tab !== name;
+    $(panel).hidden = tab !== name;
   }
   if (name === "explore") loadExplore();
+  if (name !== "live" && typeof stopLive === "function") stopLive();  // the camera goes off
 }
 
 function renderExploreChosen() {
@@ -502,6 +601,12 @@ async function init() {
   $("cancel").addEventListener("click", cancel);
   $("tab-paint").addEventListener("click", () => showTab("paint"));
   $("tab-explore").addEventListener("click", () => showTab("explore"));
+  $("tab-live").addEventListener("click", () => showTab("live"));
+  for (const radio of document.querySelectorAll("input[name='method']")) {
+    radio.addEventListener("change", setMethod);
+  }
+  setMethod();
+  await loadFast();
   window.addEventListener("resize", () => { drawLoss(); fitImage(); });
   drawLoss();
   await refreshGallery();
@@ -510,4 +615,7 @@ async function init() {
   if (latest) follow(latest);
 }
 
-init().catch((e) => { $("message").textContent = `The studio did not start: ${e.message}`; });
+// After every deferred script (live.js too) has run.
+document.addEventListener("DOMContentLoaded", () => {
+  init().catch((e) => { $("message").textContent = `The studio did not start: ${e.message}`; });
+});
