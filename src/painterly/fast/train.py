@@ -48,7 +48,7 @@ ADD_TO_STEPS = 300
 class TrainConfig:
     """Settings of one training run. The loss weights are ``StyleConfig``'s defaults."""
 
-    steps: int = field(default=2400, metadata={"help": "optimiser steps (batches) in all"})
+    steps: int = field(default=2100, metadata={"help": "optimiser steps (batches) in all"})
     batch_size: int = field(default=4, metadata={"help": "photo crops per step"})
     crop_size: int = field(default=128, metadata={"help": "side of each square training crop, in pixels"})
     learning_rate: float = field(default=2e-3, metadata={"help": "Adam step size"})
