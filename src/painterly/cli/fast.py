@@ -144,6 +144,9 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
 @click.option("--add-to", metavar="STYLE_FOLDER|bundled", default=None,
               help="add the paintings to this network, training only their own norm scales "
                    "and shifts (minutes, not hours); 'bundled' for painterly's own styles")
+@click.option("--continue-from", metavar="STYLE_FOLDER", default=None,
+              help="start from this network, trained on the same paintings, and train all of "
+                   "it further with these settings (a second phase)")
 @click.option("--resume", is_flag=True, help="continue the run whose checkpoint is in -o")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help=f"training steps (batches) [default: {TrainConfig.steps}; {ADD_TO_STEPS} with --add-to]")
@@ -163,12 +166,14 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
               show_default=True, help="long edge of each painting when its Gram matrices are taken")
 @click.option("--base-width", type=click.IntRange(min=1), default=TrainConfig.base_width,
               show_default=True, help="channels after a new network's first convolution")
+@click.option("--decay", type=click.FloatRange(0, 1), default=TrainConfig.decay, show_default=True,
+              help="fraction of the steps, at the end, over which the learning rate falls to a tenth")
 @click.option("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes,
               show_default=True, help="minutes between checkpoints")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_runtime_options
 @output_options
-def train_command(ctx, paintings, photos, output, names, add_to, resume, device, precision,
+def train_command(ctx, paintings, photos, output, names, add_to, continue_from, resume, device, precision,
                   overwrite, quiet, verbose, **settings):
     """Train a fast style network on PAINTINGs (Johnson et al.; Dumoulin et al. for many styles).
 
@@ -198,7 +203,7 @@ def train_command(ctx, paintings, photos, output, names, add_to, resume, device,
             bar.set_postfix_str(terms + (" (checkpoint)" if progress.checkpointed else ""))
         try:
             train(paintings, photos, output, config, names=list(names) or None, add_to=base,
-                  resume=resume, callback=report)
+                  continue_from=continue_from, resume=resume, callback=report)
         except TrainingInterrupted as stop:
             bar.close()
             click.echo(f"{PROG}: interrupted after step {stop.step}; checkpoint saved in "

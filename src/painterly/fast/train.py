@@ -63,6 +63,8 @@ class TrainConfig:
     photo_edge: tuple[int, int] = (320, 1024)
     base_width: int = field(default=16, metadata={"help": "channels after the first conv of a new network"})
     residual_blocks: int = 5
+    decay: float = field(default=0.3, metadata={"help": "fraction of the steps, at the end, over "
+                                                "which the learning rate falls to a tenth (0: none)"})
     checkpoint_minutes: float = field(default=5.0, metadata={"help": "minutes between checkpoints"})
     seed: int = 0
     precision: str = "auto"
@@ -79,6 +81,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.decay <= 1:
+            raise ValueError(f"decay must be between 0 and 1, got {self.decay!r}")
         if not self.learning_rate > 0 or not self.style_weight > 0:
             raise ValueError("learning_rate and style_weight must be > 0")
         if not self.style_layers:
@@ -131,6 +135,7 @@ def train(
     *,
     names: Sequence[str] | None = None,
     add_to: str | os.PathLike | FastStyles | None = None,
+    continue_from: str | os.PathLike | FastStyles | None = None,
     resume: bool = False,
     callback: Callable[[TrainProgress], None] | None = None,
     extractor: FeatureExtractor | None = None,
@@ -138,6 +143,8 @@ def train(
     """Train a network that paints ``paintings``; write it to the folder ``out``.
 
     names: a style name per painting (default: each file's stem).
+    continue_from: a style folder trained on these paintings (same names, same order): train
+    all of its weights further, with this run's settings (a second phase of training).
     add_to: an existing style folder (or loaded styles): keep its network and styles, learn
     only the new styles' norm parameters. extractor: the teacher network (default VGG19).
     Raises TrainingInterrupted on Ctrl-C, after writing a checkpoint.
@@ -148,8 +155,12 @@ def train(
         raise ValueError("give one distinct style name per painting")
     runtime = resolve_runtime(config.device, config.precision)
     pool = PhotoPool(find_photos(photos))
+    if add_to is not None and continue_from is not None:
+        raise ValueError("give add_to or continue_from, not both")
     base = _load_base(add_to)
     styles = _new_styles(base, names, paintings, config, len(pool))
+    if continue_from is not None:
+        _continue(styles, _load_base(continue_from))
     frozen = len(base.names) if base else 0
     teacher = _teacher(extractor, paintings, config, runtime)
     net = styles.network.train().to(runtime.device)
@@ -171,6 +182,18 @@ def _load_base(add_to) -> FastStyles | None:
     if add_to is None or isinstance(add_to, FastStyles):
         return add_to
     return load_styles(add_to)
+
+
+def _continue(styles: FastStyles, earlier: FastStyles) -> None:
+    """Start from ``earlier``'s weights; its training record comes first in this one's."""
+    if earlier.names != styles.names:
+        raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
+                         f"not {', '.join(styles.names)}")
+    if earlier.network.shape != styles.network.shape:
+        raise ValueError("the network to continue has another shape than these settings ask for")
+    styles.network.load_state_dict(earlier.network.state_dict())
+    styles.config["training"] = list(earlier.config.get("training", [])) + [
+        dict(styles.config["training"][-1], continued=True)]
 
 
 def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, photos: int) -> FastStyles:
@@ -286,7 +309,7 @@ class _Loop:
             painted = self.net(photos, mix.to(runtime.device))
             terms = self.objective(photos, painted, paintings.to(runtime.device))
         for group in self.optimizer.param_groups:
-            group["lr"] = config.learning_rate * learning_rate_factor(step, config.steps)
+            group["lr"] = config.learning_rate * learning_rate_factor(step, config.steps, config.decay)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         self._keep_frozen_rows()
@@ -335,11 +358,11 @@ class _Loop:
         return path
 
 
-def learning_rate_factor(step: int, steps: int) -> float:
-    """1 for the first 70% of the steps, then down linearly to 0.1 at the last step: short
-    runs end on small steps, which clears the last blotches out of the textures."""
-    start = 0.7 * steps
-    if step <= start:
+def learning_rate_factor(step: int, steps: int, decay: float = 0.3) -> float:
+    """1, then for the last ``decay`` of the steps down linearly to 0.1 at the last step:
+    short runs end on small steps, which clears the last blotches out of the textures."""
+    start = (1 - decay) * steps
+    if step <= start or decay == 0:
         return 1.0
     return 1.0 - 0.9 * (step - start) / max(steps - start, 1)
 

@@ -1,0 +1,144 @@
+"""How close the fast styles come to the optimiser, by painterly's own fp32 objective.
+
+    python benchmarks/fast_quality.py [--photos DIR] [--size 512] [--optimise 2] [--out DIR]
+
+For every photo in --photos (default: the five example photos, none of which the bundled
+network was trained on) and every bundled style, it paints the photo with the fast network
+and scores the result with ``painterly.pipeline.evaluate``: the default objective (content,
+style, tv) in fp32 at the output size, against the painting the style was trained on. For
+the first --optimise photos it also runs the optimiser with its defaults (``stylize``, the
+same size) on every style listed in --optimise-styles and scores that; the table gives the
+ratio of the fast result's style loss to the optimiser's. It writes contact sheets (photo,
+then one column per style) and, for the optimised pairs, photo | fast | optimiser strips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from painterly import StyleConfig, stylize
+from painterly.fast import FastPainter, bundled_styles, load_mix
+from painterly.fast.store import BUNDLED_DIR
+from painterly.image_io import load_image, tensor_to_pil
+from painterly.pipeline import evaluate
+
+STYLES = Path(__file__).resolve().parent.parent / "src" / "painterly" / "data" / "style"
+PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "images" / "content"
+
+
+def main() -> None:
+    args = _parse()
+    out = Path(args.out or tempfile.mkdtemp(prefix="painterly-fast-quality-"))
+    out.mkdir(parents=True, exist_ok=True)
+    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    names = bundled_styles()
+    paintings = _paintings()
+    print(f"photos: {', '.join(p.name for p in photos)}; size {args.size}; "
+          f"load {os.getloadavg()[0]:.2f}; output {out}")
+    rows, sheet = [], []
+    for index, photo in enumerate(photos):
+        image = load_image(photo, long_edge=args.size)
+        row = [tensor_to_pil(image)]
+        for name in names:
+            styles, mix = load_mix([name])
+            started = time.perf_counter()
+            fast = FastPainter(styles, mix)(image)
+            seconds = time.perf_counter() - started
+            row.append(tensor_to_pil(fast))
+            score = evaluate(fast, photo, paintings[name], StyleConfig(size=args.size))
+            record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds}
+            if index < args.optimise and name in args.optimise_styles:
+                record.update(_optimise(photo, paintings[name], args.size, out, row[-1], row[0]))
+            rows.append(record)
+            _print(record)
+        sheet.append(row)
+    _contact_sheet(sheet, ["photo", *names], out / f"fast_styles_{args.size}.jpg")
+    (out / "scores.json").write_text(json.dumps(rows, indent=1))
+    _summary(rows)
+
+
+def _optimise(photo, painting, size, out, fast_image, photo_image) -> dict:
+    started = time.perf_counter()
+    result = stylize(photo, painting, StyleConfig(size=size))
+    seconds = time.perf_counter() - started
+    score = evaluate(result, photo, painting, StyleConfig(size=size))
+    strip = _strip([photo_image, fast_image, result], ["photo", "fast (one pass)", "optimiser (default)"])
+    strip.save(out / f"compare_{photo.stem}_{Path(painting).stem}.jpg", quality=90)
+    return {"optimiser": score, "optimiser_seconds": seconds}
+
+
+def _paintings() -> dict[str, Path]:
+    config = json.loads((BUNDLED_DIR / "config.json").read_text())
+    return {s["name"]: STYLES / s["painting"] for s in config["styles"]}
+
+
+def _print(record: dict) -> None:
+    fast = record["fast"]
+    line = (f"{record['photo']:<18} {record['style']:<22} fast: style {fast['style']:.3f} "
+            f"content {fast['content']:.3f} ({record['fast_seconds']:.2f} s)")
+    if "optimiser" in record:
+        opt = record["optimiser"]
+        line += (f" | optimiser: style {opt['style']:.3f} content {opt['content']:.3f} "
+                 f"({record['optimiser_seconds']:.0f} s) | style ratio fast/optimiser "
+                 f"{fast['style'] / opt['style']:.2f}")
+    print(line, flush=True)
+
+
+def _summary(rows: list[dict]) -> None:
+    compared = [r for r in rows if "optimiser" in r]
+    if compared:
+        ratios = [r["fast"]["style"] / r["optimiser"]["style"] for r in compared]
+        print(f"\nstyle loss, fast / optimiser default: median {sorted(ratios)[len(ratios) // 2]:.2f}, "
+              f"worst {max(ratios):.2f} over {len(ratios)} pairs (goal: within 2x)")
+    seconds = sorted(r["fast_seconds"] for r in rows)
+    print(f"fast painting time per image (in-process, after loading): median {seconds[len(seconds) // 2]:.2f} s")
+
+
+def _strip(images: list[Image.Image], labels: list[str]) -> Image.Image:
+    height = min(im.height for im in images)
+    scaled = [im.resize((round(im.width * height / im.height), height)) for im in images]
+    strip = Image.new("RGB", (sum(im.width for im in scaled), height + 20), "white")
+    draw, x = ImageDraw.Draw(strip), 0
+    for im, label in zip(scaled, labels):
+        strip.paste(im, (x, 20))
+        draw.text((x + 4, 4), label, fill="black")
+        x += im.width
+    return strip
+
+
+def _contact_sheet(rows, labels, path: Path, cell: int = 200) -> None:
+    sheet = Image.new("RGB", (cell * len(labels), 20 + cell * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, label in enumerate(labels):
+        draw.text((j * cell + 4, 4), label, fill="black")
+    for i, row in enumerate(rows):
+        for j, im in enumerate(row):
+            thumb = im.copy()
+            thumb.thumbnail((cell, cell))
+            sheet.paste(thumb, (j * cell + (cell - thumb.width) // 2, 20 + i * cell + (cell - thumb.height) // 2))
+    sheet.save(path, quality=88)
+    print(f"wrote {path}")
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", default=str(PHOTOS))
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--optimise", type=int, default=1, help="photos also run through the optimiser")
+    parser.add_argument("--optimise-styles", default="starry_night,the_scream",
+                        type=lambda s: s.split(","))
+    parser.add_argument("--out", default=None)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    main()
