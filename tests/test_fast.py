@@ -323,3 +323,26 @@ def test_init_fast_starts_from_the_fast_painting(tiny, content_png, style_png, t
     assert (start - expected).abs().max() <= 1 / 255 + 1e-6
     with pytest.raises(StyleError, match="no fast style was trained on"):
         stylize(content_png, content_png, config, extractor=tiny)
+
+
+def test_a_second_phase_continues_from_the_first(tiny, photos, style_png, tmp_path):
+    config = TrainConfig(**TINY_TRAIN)
+    first = train([style_png], photos, tmp_path / "one", config, extractor=tiny)
+    second = train([style_png], photos, tmp_path / "two", config.__class__(
+        **dict(TINY_TRAIN, steps=2, tv_weight=20.0)), continue_from=tmp_path / "one", extractor=tiny)
+    records = load_styles(tmp_path / "two").config["training"]
+    assert [r["train"]["tv_weight"] for r in records] == [2.0, 20.0]
+    assert records[1]["continued"] is True
+    assert not torch.equal(first.network.to_rgb.weight, second.network.to_rgb.weight)
+    with pytest.raises(ValueError, match="paints style, not other"):
+        train([style_png], photos, tmp_path / "three", config, names=["other"],
+              continue_from=tmp_path / "one", extractor=tiny)
+
+
+def test_learning_rate_schedule():
+    from painterly.fast.train import learning_rate_factor
+
+    assert learning_rate_factor(70, 100) == 1.0
+    assert learning_rate_factor(100, 100) == pytest.approx(0.1)
+    assert learning_rate_factor(100, 100, decay=0) == 1.0
+    assert learning_rate_factor(50, 100, decay=1) == pytest.approx(0.55)
