@@ -137,3 +137,14 @@ def test_train_from_the_command_line(style_png, content_png, tmp_path, monkeypat
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert [s["name"] for s in config["styles"]] == ["stripes"]
+
+
+def test_export_writes_a_checked_onnx_file(style_folder, tmp_path):
+    out = tmp_path / "a.onnx"
+    result = run("export", f"{style_folder}/a:1", f"{style_folder}/b:1", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "max |onnx - torch|" in result.output and ": ok" in result.output
+    again = run("export", f"{style_folder}/a", "-o", out)
+    assert again.exit_code == 2 and "already exists" in again.output
+    wrong = run("export", f"{style_folder}/a", "-o", tmp_path / "a.png")
+    assert wrong.exit_code == 2 and len(wrong.output.strip().splitlines()) == 1

@@ -13,7 +13,7 @@ from .. import __version__
 from ..explore.commands import explore
 from ..web.server import studio_command
 from .common import PROG, Painterly, param_type
-from .fast import fast_command, styles_command, train_command
+from .fast import export_command, fast_command, styles_command, train_command
 from .stylize import default_demo_output, demo, parse_style, stylize
 
 
@@ -25,8 +25,8 @@ def cli() -> None:
     """Neural style transfer (Gatys, Ecker & Bethge) that works offline."""
 
 
-for command in (stylize, demo, fast_command, train_command, styles_command, explore,
-                studio_command):
+for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
+                explore, studio_command):
     cli.add_command(command)
 
 

@@ -109,7 +109,7 @@ class Painterly(click.Group):
         except KeyboardInterrupt:
             click.echo(f"{PROG}: interrupted; nothing was written", err=True)
             ctx.exit(EXIT_INTERRUPTED)
-        except (ValueError, TypeError, OSError, FloatingPointError) as exc:
+        except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
             fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
         except Exception as exc:
             if ctx.meta.get(VERBOSE):

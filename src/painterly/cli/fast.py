@@ -225,3 +225,38 @@ def styles_command(show_dir):
         click.echo(f"{name}\tbundled")
     for name, folder in user_styles().items():
         click.echo(f"{name}\t{folder}")
+
+
+# ---------------------------------------------------------------------------- export
+
+@click.command("export", no_args_is_help=True)
+@click.argument("style", nargs=-1, required=True, metavar="STYLE[:WEIGHT]...")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="the .onnx file to write")
+@click.option("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+@click.option("--no-check", is_flag=True,
+              help="skip running the file with onnxruntime against PyTorch's output")
+@output_options
+def export_command(ctx, style, output, opset, no_check, overwrite, quiet, verbose):
+    """Write a fast style (or a blend) as an ONNX network with any height and width.
+
+    The file takes `image` (1,3,H,W) float32 RGB in [0,1] and returns `painted`, the same.
+    It is then run with onnxruntime on a few sizes and compared with PyTorch's output.
+    Needs: pip install "painterly[onnx]".
+
+    Example: painterly export starry_night -o starry_night.onnx
+    """
+    from ..fast.export import DEFAULT_OPSET, check_onnx, check_onnx_path, export_onnx
+
+    setup(ctx, verbose)
+    styles, mix = load_mix(style)
+    check_onnx_path(output, overwrite=overwrite)
+    ctx.meta[STARTED] = True
+    path = export_onnx(styles, mix, output, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
+    if not no_check:
+        check = check_onnx(path, styles, mix)
+        if not quiet:
+            click.echo(f"{PROG}: {check.describe()}", err=True)
+        if not check.ok:
+            raise ValueError(f"{path} does not paint as PyTorch does ({check.describe()})")
+    click.echo(str(path))
