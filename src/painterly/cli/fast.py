@@ -6,7 +6,9 @@ so a bad argument costs nothing and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -202,14 +204,31 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
             terms = " ".join(f"{k} {v:.3g}" for k, v in progress.losses.items())
             bar.set_postfix_str(terms + (" (checkpoint)" if progress.checkpointed else ""))
         try:
-            train(paintings, photos, output, config, names=list(names) or None, add_to=base,
-                  continue_from=continue_from, resume=resume, callback=report)
+            with _term_as_interrupt():
+                train(paintings, photos, output, config, names=list(names) or None, add_to=base,
+                      continue_from=continue_from, resume=resume, callback=report)
         except TrainingInterrupted as stop:
             bar.close()
             click.echo(f"{PROG}: interrupted after step {stop.step}; checkpoint saved in "
                        f"{stop.checkpoint}; run the same command with --resume to continue", err=True)
             ctx.exit(EXIT_INTERRUPTED)
     click.echo(str(output))
+
+
+@contextlib.contextmanager
+def _term_as_interrupt():
+    """SIGTERM (a scheduler or `kill` stopping the run) checkpoints like Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------- styles
