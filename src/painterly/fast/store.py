@@ -70,8 +70,8 @@ def save_styles(styles: FastStyles, folder: str | os.PathLike) -> Path:
     config = dict(styles.config, format=FORMAT, version=1, network=net.shape.to_dict(),
                   styles=_style_records(styles))
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
-    _atomic(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp))
-    _atomic(folder / "config.json",
+    write_atomically(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp))
+    write_atomically(folder / "config.json",
             lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
     styles.folder = folder
     return folder
@@ -116,10 +116,15 @@ def _reason(error: BaseException) -> str:
     return text if not isinstance(error, KeyError) else f"missing entry {text}"
 
 
-def _atomic(path: Path, write) -> None:
+def write_atomically(path: Path, write) -> None:
+    """``write(temporary path)``, flush it to disk, then rename it to ``path``; the file
+    gets the permissions the umask gives new files (safetensors writes 0600)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         write(str(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

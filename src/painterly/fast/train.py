@@ -36,7 +36,7 @@ from ..models.vgg import FeatureExtractor
 from ..models.weights import file_sha256
 from .network import NetworkShape, TransformerNet
 from .photos import PhotoPool, find_photos
-from .store import FastStyles, _atomic, load_styles, save_styles
+from .store import FastStyles, load_styles, save_styles, write_atomically
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -354,7 +354,7 @@ class _Loop:
                  "optimizer": self.optimizer.state_dict(),
                  "generator": self.generator.get_state(), "names": list(styles.names)}
         path = out / CHECKPOINT
-        _atomic(path, lambda tmp: torch.save(state, tmp))
+        write_atomically(path, lambda tmp: torch.save(state, tmp))
         return path
 
 
