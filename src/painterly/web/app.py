@@ -205,12 +205,9 @@ class _Routes:
     # ------------------------------------------------------------------ jobs
 
     async def create_job(self, request: Request) -> Response:
-        try:
-            body = json.loads(await read_body(request, MAX_JSON_BYTES))
-        except TooLarge:
-            return error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
-        except ValueError:
-            return error(400, "the request body must be JSON")
+        body, refused = await _json_body(request)
+        if refused is not None:
+            return refused
         try:
             content_id, style_id, config = parse_job(body, self.base, self.limits)
         except ParamError as exc:
@@ -323,12 +320,9 @@ class _Routes:
             "limits": self.fast.limits.public()})
 
     async def fast_paint(self, request: Request) -> Response:
-        try:
-            body = json.loads(await read_body(request, MAX_JSON_BYTES))
-        except TooLarge:
-            return error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
-        except ValueError:
-            return error(400, "the request body must be JSON")
+        body, refused = await _json_body(request)
+        if refused is not None:
+            return refused
         try:
             image_id, style_name, colours, size = fast_views.parse_paint(
                 body, self.base.size, self.limits.max_size)
@@ -395,3 +389,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     default = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if exc.detail and exc.detail != default else default.lower()
     return error(exc.status_code, detail, headers=exc.headers)
+
+
+async def _json_body(request: Request) -> tuple[object, Response | None]:
+    """(the parsed JSON body, None), or (None, the 413/400 answer) when it is too large or not JSON."""
+    try:
+        return json.loads(await read_body(request, MAX_JSON_BYTES)), None
+    except TooLarge:
+        return None, error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
+    except ValueError:
+        return None, error(400, "the request body must be JSON")
