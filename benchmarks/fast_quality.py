@@ -1,6 +1,7 @@
 """How close the fast styles come to the optimiser, by painterly's own fp32 objective.
 
-    python benchmarks/fast_quality.py [--photos DIR] [--size 512] [--optimise 2] [--out DIR]
+    python benchmarks/fast_quality.py [--photos DIR] [--size 512] [--optimise 1] [--out DIR]
+        [--reference chelsea_cat:starry_night:docs/demo.jpg]
 
 For every photo in --photos (default: the five example photos, none of which the bundled
 network was trained on) and every bundled style, it paints the photo with the fast network
@@ -55,7 +56,11 @@ def main() -> None:
             row.append(tensor_to_pil(fast))
             score = evaluate(fast, photo, paintings[name], StyleConfig(size=args.size))
             record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds}
-            if index < args.optimise and name in args.optimise_styles:
+            reference = args.reference.get((photo.stem, name))
+            if reference:
+                record.update(_score_reference(photo, paintings[name], args.size, out, row[-1],
+                                               row[0], reference))
+            elif index < args.optimise and name in args.optimise_styles:
                 record.update(_optimise(photo, paintings[name], args.size, out, row[-1], row[0]))
             rows.append(record)
             _print(record)
@@ -73,6 +78,18 @@ def _optimise(photo, painting, size, out, fast_image, photo_image) -> dict:
     strip = _strip([photo_image, fast_image, result], ["photo", "fast (one pass)", "optimiser (default)"])
     strip.save(out / f"compare_{photo.stem}_{Path(painting).stem}.jpg", quality=90)
     return {"optimiser": score, "optimiser_seconds": seconds}
+
+
+def _score_reference(photo, painting, size, out, fast_image, photo_image, reference) -> dict:
+    """Score an optimiser result made earlier (same photo, painting and size) instead of
+    running the optimiser again."""
+    result = Image.open(reference).convert("RGB")
+    if max(result.size) != size:
+        raise SystemExit(f"{reference} is {result.size}, not {size} px on its long edge")
+    score = evaluate(result, photo, painting, StyleConfig(size=size))
+    strip = _strip([photo_image, fast_image, result], ["photo", "fast (one pass)", "optimiser (default)"])
+    strip.save(out / f"compare_{photo.stem}_{Path(painting).stem}.jpg", quality=90)
+    return {"optimiser": score, "optimiser_seconds": float("nan"), "reference": str(reference)}
 
 
 def _paintings() -> dict[str, Path]:
@@ -135,8 +152,13 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--optimise", type=int, default=1, help="photos also run through the optimiser")
     parser.add_argument("--optimise-styles", default="starry_night,the_scream",
                         type=lambda s: s.split(","))
+    parser.add_argument("--reference", action="append", default=[], metavar="PHOTO:STYLE:FILE",
+                        help="score FILE, an optimiser result made earlier at --size for that photo "
+                             "(file stem) and style, instead of running the optimiser")
     parser.add_argument("--out", default=None)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.reference = {tuple(r.split(":")[:2]): r.split(":", 2)[2] for r in args.reference}
+    return args
 
 
 if __name__ == "__main__":
