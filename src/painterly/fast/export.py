@@ -24,14 +24,12 @@ Everything that needs ONNX is imported here, lazily: ``pip install "painterly[on
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib
 import io
 import json
 import logging
 import os
-import secrets
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +41,7 @@ from torch import nn
 
 from .. import __version__
 from .network import TransformerNet
-from .store import FastStyles
+from .store import FastStyles, write_atomically
 
 Exporter = Literal["torchscript", "dynamo"]
 DEFAULT_OPSET = 18
@@ -102,7 +100,10 @@ def export_onnx(styles: FastStyles, mix: torch.Tensor, path: str | os.PathLike, 
         proto = trace(model, example, opset, onnx)
     _add_metadata(proto, styles, mix)
     onnx.checker.check_model(proto)
-    _write_atomically(out, lambda file: file.write(proto.SerializeToString()))
+    try:
+        write_atomically(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    except OSError as error:
+        raise ValueError(f"cannot write '{out}': {error.strerror or error}") from error
     return out
 
 
@@ -174,22 +175,6 @@ def check_onnx_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {name}: folder '{folder}' is not writable")
     return out
-
-
-def _write_atomically(out: Path, write) -> None:
-    """Write through ``write(file)`` into a temporary file beside ``out``, then rename."""
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, out)
-    except OSError as error:
-        raise ValueError(f"cannot write '{out}': {error.strerror or error}") from error
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 # --------------------------------------------------------------------- running and checking
