@@ -1,0 +1,69 @@
+"""Train painterly's bundled VGG19 decoders (universal style transfer) from a photo folder.
+
+    python scripts/gather_photos.py /tmp/photos
+    python scripts/train_decoders.py /tmp/photos/train --work /tmp/decoders-work
+
+Each layer's decoder is trained in turn and kept in WORK as it finishes; rerunning the same
+command resumes (finished layers are skipped, the running one continues from its last
+checkpoint). When all are done they are written, fp16, to src/painterly/data/decoders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from painterly.fast.decoders import DECODER_LAYERS, BUNDLED_DIR, Decoder, Decoders, save_decoders
+from painterly.fast.train import TrainingInterrupted
+from painterly.fast.train_decoders import DecoderConfig, train_decoder
+
+# Steps and Adam step sizes per layer: deeper decoders are bigger and slower to train; the
+# shallow ones are nearly linear and take larger steps.
+RECIPE = {"relu1_1": (1000, 3e-3), "relu2_1": (800, 2e-3), "relu3_1": (1500, 1e-3),
+          "relu4_1": (2500, 1e-3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=BUNDLED_DIR)
+    parser.add_argument("--layers", nargs="+", default=list(DECODER_LAYERS))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    records = {}
+    for layer in args.layers:
+        done = args.work / f"{layer}.pt"
+        if not done.exists():
+            steps, rate = RECIPE[layer]
+            config = DecoderConfig(steps=steps, learning_rate=rate)
+
+            def report(p):
+                if p.step % 25 == 0 or p.checkpointed:
+                    print(f"{layer} step {p.step}/{p.steps} " + " ".join(
+                        f"{k} {v:.4f}" for k, v in p.losses.items()) + f" {p.elapsed:.0f}s", flush=True)
+            try:
+                net, record = train_decoder(layer, args.photos, args.work, config,
+                                            resume=True, callback=report)
+            except TrainingInterrupted as stop:
+                print(f"stopped at step {stop.step}; rerun to resume", file=sys.stderr)
+                return 130
+            torch.save({"model": net.state_dict(), "record": record}, done)
+        state = torch.load(done, weights_only=True)
+        records[layer] = state["record"]
+    nets = {}
+    for layer in args.layers:
+        net = Decoder(layer)
+        net.load_state_dict(torch.load(args.work / f"{layer}.pt", weights_only=True)["model"])
+        nets[layer] = net
+    save_decoders(Decoders(nets, {"training": records}), args.out)
+    print(json.dumps(records, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Training the VGG19 decoders of universal style transfer, on photos alone.
+
+Li et al. (2017, Sec. 3.1): each decoder learns to invert VGG19 at its layer, with a pixel
+reconstruction loss plus a feature loss (the decoded picture, encoded again, should give the
+same features). No painting is needed: any photos do.
+
+Departure from Li et al.: the feature loss is divided by the mean square of the layer's
+features, so one weight serves every layer whatever its scale (Li et al. weigh it 1 against
+pixels in [0,255]).
+
+Checkpoints go to ``<out>/checkpoint-<layer>.pt`` every few minutes and on Ctrl-C;
+``resume=True`` continues from one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..devices import resolve_runtime
+from ..models.vgg import FeatureExtractor
+from .decoders import Decoder
+from .photos import PhotoPool, find_photos
+from .store import write_atomically
+from .train import TrainingInterrupted, TrainProgress, _hardware, _jsonable, learning_rate_factor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecoderConfig:
+    """Settings of one decoder's training run."""
+
+    steps: int = field(default=3000, metadata={"help": "optimiser steps (batches)"})
+    batch_size: int = 4
+    crop_size: int = 128
+    learning_rate: float = 1e-3
+    feature_weight: float = 1.0
+    photo_edge: tuple[int, int] = (320, 1024)
+    decay: float = 0.3
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.crop_size, int) or not 32 <= self.crop_size <= 1024:
+            raise ValueError(f"crop_size must be an integer from 32 to 1024, got {self.crop_size!r}")
+        for name in ("learning_rate", "feature_weight", "checkpoint_minutes", "decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def train_decoder(
+    layer: str,
+    photos: str | os.PathLike,
+    out: str | os.PathLike,
+    config: DecoderConfig = DecoderConfig(),
+    *,
+    resume: bool = False,
+    callback: Callable[[TrainProgress], None] | None = None,
+    extractor: FeatureExtractor | None = None,
+) -> tuple[Decoder, dict]:
+    """Train the decoder for ``layer`` on random crops of the photos under ``photos``.
+
+    extractor: the encoder (default VGG19 with max pooling, as Li et al.). Returns the
+    decoder (fp32, eval mode) and its training record for ``config.json``. Raises
+    TrainingInterrupted on Ctrl-C after writing a checkpoint into ``out``.
+    """
+    out = Path(out)
+    runtime = resolve_runtime(config.device, config.precision)
+    pool = PhotoPool(find_photos(photos))
+    if extractor is None:
+        from ..pipeline import load_vgg19
+        extractor = load_vgg19(None, "auto", "max")
+    encoder = extractor.truncated(layer).to(runtime.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        decoder = Decoder(layer).to(runtime.device)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    checkpoint = out / f"checkpoint-{layer}.pt"
+    start, spent = _resume(checkpoint, decoder, optimizer, generator) if resume else (0, 0.0)
+    if start == 0:
+        decoder.input_scale.fill_(_feature_rms(encoder, layer, pool, config, runtime.device) ** -1)
+    autocast = (contextlib.nullcontext() if runtime.dtype == torch.float32
+                else torch.autocast(runtime.device.type, dtype=runtime.dtype))
+
+    def step(number: int) -> dict[str, float]:
+        photos_ = pool.sample(config.batch_size, config.crop_size, generator,
+                              tuple(config.photo_edge)).to(runtime.device)
+        with autocast:
+            with torch.no_grad():
+                target = encoder(photos_, [layer])[layer].float()
+            decoded = decoder(target.to(photos_.dtype))
+            again = encoder(decoded, [layer])[layer].float()
+        pixel = F.mse_loss(decoded.float(), photos_)
+        feature = F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
+        total = pixel + config.feature_weight * feature
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * learning_rate_factor(number, config.steps, config.decay)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        if not math.isfinite(total.item()):
+            raise FloatingPointError("the decoder's loss became NaN or infinite; lower the learning rate")
+        return {"pixel": pixel.item(), "feature": feature.item(), "total": total.item()}
+
+    clock, last, done = time.perf_counter() - spent, time.perf_counter(), start
+    try:
+        for number in range(start + 1, config.steps + 1):
+            terms = step(number)
+            done = number
+            now = time.perf_counter()
+            saved = now - last >= config.checkpoint_minutes * 60
+            if saved:
+                _save_checkpoint(checkpoint, number, now - clock, decoder, optimizer, generator)
+                last = now
+            if callback is not None:
+                callback(TrainProgress(number, config.steps, terms, now - clock, saved))
+    except KeyboardInterrupt:
+        _save_checkpoint(checkpoint, done, time.perf_counter() - clock, decoder, optimizer, generator)
+        raise TrainingInterrupted(checkpoint, done) from None
+    record = {"layer": layer, "train": _jsonable(asdict(config)), "photos": len(pool),
+              "encoder_pooling": "max", "seconds": round(time.perf_counter() - clock),
+              "hardware": _hardware(), "device": runtime.describe()}
+    checkpoint.unlink(missing_ok=True)
+    return decoder.eval().requires_grad_(False).cpu(), record
+
+
+@torch.no_grad()
+def _feature_rms(encoder, layer: str, pool: PhotoPool, config: DecoderConfig, device) -> float:
+    """Root mean square of ``layer``'s features over 16 random crops (own generator, so the
+    training batches do not depend on it)."""
+    crops = pool.sample(16, config.crop_size, torch.Generator().manual_seed(config.seed + 1),
+                        tuple(config.photo_edge))
+    return encoder(crops.to(device), [layer])[layer].float().pow(2).mean().sqrt().item()
+
+
+def _save_checkpoint(path: Path, step: int, seconds: float, decoder, optimizer, generator) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"step": step, "seconds": seconds, "model": decoder.state_dict(),
+             "optimizer": optimizer.state_dict(), "generator": generator.get_state()}
+    write_atomically(path, lambda tmp: torch.save(state, tmp))
+
+
+def _resume(path: Path, decoder, optimizer, generator) -> tuple[int, float]:
+    if not path.is_file():
+        return 0, 0.0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        decoder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        raise ValueError(f"cannot resume from {str(path)!r}: {str(error).splitlines()[0]}") from None
+    log.info("resuming %s from step %d", path.name, state["step"])
+    return int(state["step"]), float(state["seconds"])

@@ -1,0 +1,113 @@
+"""Universal style transfer: the whitening-colouring transform, the decoders and their files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from painterly.fast.decoders import (DECODER_LAYERS, Decoder, DecoderError, Decoders,
+                                     load_decoders, save_decoders)
+from painterly.fast.wct import UniversalPainter, _moments, feature_stats, whiten_colour
+
+
+def _correlated(seed: int, channels: int = 6, size: int = 9, offset: float = 0.0) -> torch.Tensor:
+    """(1,C,size,size) features with correlated channels and a non-zero mean."""
+    g = torch.Generator().manual_seed(seed)
+    mixing = torch.randn(channels, channels, generator=g)
+    flat = mixing @ torch.randn(channels, size * size, generator=g) + offset
+    return flat.reshape(1, channels, size, size)
+
+
+def test_whiten_colour_gives_the_paintings_mean_and_covariance():
+    content, painting = _correlated(0, offset=1.0), _correlated(1, offset=5.0)
+    out = whiten_colour(content, [(feature_stats(painting), 1.0)])
+    mean, cov = _moments(out)
+    want_mean, want_cov = _moments(painting)
+    assert torch.allclose(mean, want_mean, atol=1e-4)
+    assert torch.allclose(cov, want_cov, atol=1e-3 * want_cov.abs().max().item())
+
+
+def test_whiten_colour_on_a_hand_checkable_case():
+    # One channel: whitening divides by the standard deviation, colouring multiplies by the
+    # painting's and adds its mean. Content [1,3] (mean 2, sd sqrt 2 unbiased); painting
+    # [10,14] (mean 12, sd 2 sqrt 2) -> 12 ± 2.
+    content = torch.tensor([1.0, 3.0]).view(1, 1, 1, 2)
+    painting = torch.tensor([10.0, 14.0]).view(1, 1, 1, 2)
+    out = whiten_colour(content, [(feature_stats(painting), 1.0)])
+    assert out.flatten().tolist() == pytest.approx([10.0, 14.0], abs=1e-4)
+
+
+def test_strength_zero_keeps_the_content_features():
+    content = _correlated(2)
+    out = whiten_colour(content, [(feature_stats(_correlated(3)), 1.0)], strength=0.0)
+    assert torch.allclose(out, content, atol=1e-6)
+
+
+def test_constant_painting_and_flat_photo_stay_finite():
+    flat_painting = torch.full((1, 6, 8, 8), 2.0)
+    out = whiten_colour(_correlated(4), [(feature_stats(flat_painting), 1.0)])
+    assert torch.allclose(out, torch.full_like(out, 2.0), atol=1e-5)  # the painting's only value
+    out = whiten_colour(torch.zeros(1, 6, 5, 5), [(feature_stats(_correlated(5, offset=3.0)), 1.0)])
+    assert torch.isfinite(out).all()
+
+
+def test_blend_of_two_paintings_is_the_weighted_mix_of_each():
+    content, a, b = _correlated(6), feature_stats(_correlated(7)), feature_stats(_correlated(8))
+    mixed = whiten_colour(content, [(a, 0.25), (b, 0.75)])
+    expected = 0.25 * whiten_colour(content, [(a, 1.0)]) + 0.75 * whiten_colour(content, [(b, 1.0)])
+    assert torch.allclose(mixed, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer,channels,factor", [("relu1_1", 64, 1), ("relu2_1", 128, 2),
+                                                   ("relu3_1", 256, 4), ("relu4_1", 512, 8)])
+def test_decoder_mirrors_vgg_to_its_layer(layer, channels, factor):
+    decoder = Decoder(layer)
+    out = decoder(torch.rand(1, channels, 3, 5))
+    assert out.shape == (1, 3, 3 * factor, 5 * factor)
+
+
+def test_unknown_decoder_layer_is_refused():
+    with pytest.raises(ValueError, match="relu5_1"):
+        Decoder("relu5_1")
+
+
+def test_decoders_round_trip_through_their_folder(tmp_path):
+    torch.manual_seed(0)
+    nets = {layer: Decoder(layer) for layer in DECODER_LAYERS[:2]}
+    nets["relu2_1"].input_scale.fill_(0.25)
+    save_decoders(Decoders(nets, {"training": {"note": "test"}}), tmp_path)
+    loaded = load_decoders(tmp_path)
+    assert list(loaded.nets) == list(nets)
+    assert loaded.config["training"] == {"note": "test"}
+    for layer, net in nets.items():
+        for key, value in net.state_dict().items():
+            # stored as fp16: equal to fp16 rounding
+            assert torch.allclose(loaded.nets[layer].state_dict()[key], value, rtol=1e-3, atol=1e-4)
+
+
+def test_broken_decoder_folders_give_one_line_errors(tmp_path):
+    with pytest.raises(DecoderError, match="cannot read"):
+        load_decoders(tmp_path / "missing")
+    save_decoders(Decoders({"relu1_1": Decoder("relu1_1")}), tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 20)
+    with pytest.raises(DecoderError) as error:
+        load_decoders(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_painter_keeps_the_photos_size_and_range():
+    torch.manual_seed(0)
+    decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
+    painter = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"))
+    painting = torch.rand(1, 3, 40, 30)
+    photo = torch.rand(1, 3, 27, 35)  # not a multiple of 8: padded and cropped back
+    out = painter.paint(photo, [(painter.style(painting), 1.0)], strength=0.5)
+    assert out.shape == photo.shape and out.dtype == torch.float32
+    assert 0 <= out.min() and out.max() <= 1
+    with pytest.raises(ValueError, match="strength"):
+        painter.paint(photo, [(painter.style(painting), 1.0)], strength=1.5)
+    with pytest.raises(ValueError, match="positive weight"):
+        painter.paint(photo, [(painter.style(painting), 0.0)])
+    with pytest.raises(ValueError, match="no decoder for relu4_1"):
+        UniversalPainter(decoders, levels=("relu4_1",))
