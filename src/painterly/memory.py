@@ -130,8 +130,12 @@ def plan_run(config: StyleConfig, content_size: tuple[int, int],
     as loaded (before the per-scale resize). guides: number of masks (0: none).
     budget: bytes the process may use (None: no check, no automatic tiling).
     """
+    # Coarse sizes stop where the photo's short side would be too small for the network.
+    narrowest = multiscale.edge_for_short_side(
+        *content_size, multiscale.min_short_side(config.content_layers + config.style_layers))
     stages = multiscale.schedule(config.size, config.scales, config.iterations,
-                                 config.iterations_per_scale)
+                                 config.iterations_per_scale,
+                                 min_edge=max(multiscale.MIN_LONG_EDGE, narrowest))
     plans = [_plan_stage(stage, config, content_size, style_sizes, dtype_bytes, guides, budget)
              for stage in stages]
     worst = max(plans, key=lambda plan: plan.peak)

@@ -7,10 +7,41 @@ are painted, as in Gatys et al. 2017 ("Controlling Perceptual Factors", Sec. 5).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .models.layers import LAYER_NAMES, deepest
 
 MIN_LONG_EDGE = 64
 """The coarsest useful size: below it VGG's deep layers see only a few pixels."""
+
+
+def min_short_side(layers: Iterable[str]) -> int:
+    """The smallest side, in pixels, VGG19 can take up to the deepest of ``layers``: each
+    pooling layer before it halves the image, and a layer needs at least one pixel
+    (16 for relu5_1, 8 for relu4_1).
+
+    >>> min_short_side(["relu1_1", "relu5_1"]), min_short_side(["relu3_1"])
+    (16, 4)
+    """
+    last = deepest(layers)
+    pools = sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(last) + 1])
+    return 2**pools
+
+
+def edge_for_short_side(height: int, width: int, short: int) -> int:
+    """The long edge at which a (H,W) picture's short side is at least ``short`` pixels
+    (as ``image_io.size_for_long_edge`` rounds).
+
+    >>> edge_for_short_side(8, 4000, 16), edge_for_short_side(300, 400, 16)
+    (7750, 21)
+    """
+    small, large = sorted((height, width))
+    edge = max(short, math.ceil((short - 0.5) * large / small))
+    while round(small * edge / large) < short:  # float rounding at the boundary
+        edge += 1
+    return edge
 
 
 @dataclass(frozen=True)
@@ -22,8 +53,9 @@ class Scale:
 
 
 def schedule(size: int, scales: int, iterations: int,
-             iterations_per_scale: tuple[int, ...] | None = None) -> list[Scale]:
-    """Sizes halving from ``size`` (never below MIN_LONG_EDGE), coarse to fine.
+             iterations_per_scale: tuple[int, ...] | None = None, *,
+             min_edge: int = MIN_LONG_EDGE) -> list[Scale]:
+    """Sizes halving from ``size`` (never below ``min_edge``), coarse to fine.
 
     Without ``iterations_per_scale``, the final size gets ``iterations`` steps and each coarser
     size half of ``iterations`` more than the next finer one: a coarse step costs about a
@@ -33,7 +65,7 @@ def schedule(size: int, scales: int, iterations: int,
     >>> [(s.long_edge, s.steps) for s in schedule(512, 3, 100)]
     [(128, 200), (256, 150), (512, 100)]
     """
-    edges = long_edges(size, scales)
+    edges = long_edges(size, scales, min_edge)
     if iterations_per_scale is not None:
         if len(iterations_per_scale) != scales:
             raise ValueError(
@@ -46,17 +78,22 @@ def schedule(size: int, scales: int, iterations: int,
     return [Scale(edge, s) for edge, s in zip(edges, steps)]
 
 
-def long_edges(size: int, scales: int) -> list[int]:
+def long_edges(size: int, scales: int, min_edge: int = MIN_LONG_EDGE) -> list[int]:
     """``scales`` long edges ending at ``size``, each half the next; coarser ones below
-    MIN_LONG_EDGE are dropped.
+    ``min_edge`` are dropped (so the list is never longer than log2(size / min_edge) + 1,
+    however many scales are asked for). ``min_edge`` is MIN_LONG_EDGE, or more for a narrow
+    picture whose short side would fall below what the network needs
+    (see :func:`edge_for_short_side`).
 
-    >>> long_edges(512, 3), long_edges(100, 3)
-    ([128, 256, 512], [100])
+    >>> long_edges(512, 3), long_edges(100, 3), long_edges(512, 10**6, 200)
+    ([128, 256, 512], [100], [256, 512])
     """
     if scales < 1:
         raise ValueError(f"scales must be >= 1, got {scales}")
-    edges = [round(size / 2**k) for k in range(scales)]
-    kept = [e for e in edges if e >= MIN_LONG_EDGE] or [size]
-    if size not in kept:
-        kept.insert(0, size)
+    kept = [size]
+    for k in range(1, scales):
+        edge = round(size / 2**k)
+        if edge < min_edge:
+            break
+        kept.append(edge)
     return sorted(kept)

@@ -41,12 +41,19 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     >>> tile_starts(1000, 512, 64), tile_starts(400, 512, 64)
     ([0, 244, 488], [0])
     """
+    count = _axis_count(length, tile, overlap)
+    if count == 1:
+        return [0]
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def _axis_count(length: int, tile: int, overlap: int) -> int:
+    """How many tiles :func:`tile_starts` places along an axis (computed, not listed)."""
     if tile <= overlap:
         raise ValueError(f"tile size {tile} must be larger than the overlap {overlap}")
     if length <= tile:
-        return [0]
-    count = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+        return 1
+    return math.ceil((length - overlap) / (tile - overlap))
 
 
 def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[Box]:
@@ -56,8 +63,9 @@ def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[Box]:
 
 
 def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
-    """How many tile optimisations :func:`optimize_tiled` runs on an image (H,W)."""
-    return len(tile_boxes(height, width, tile, overlap))
+    """How many tile optimisations :func:`optimize_tiled` runs on an image (H,W); counted
+    without listing the tiles, so planning a huge image costs nothing."""
+    return _axis_count(height, tile, overlap) * _axis_count(width, tile, overlap)
 
 
 def axis_weights(length: int, tile: int, overlap: int) -> list[torch.Tensor]:
