@@ -321,26 +321,29 @@ def test_save_refuses_existing_file_unless_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jpg"])
 @pytest.mark.parametrize("failure", [
     OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), KeyboardInterrupt(),
 ])
-def test_failed_save_leaves_target_untouched(tmp_path, monkeypatch, failure):
-    target = tmp_path / "out.png"
+def test_failed_save_leaves_target_untouched(tmp_path, monkeypatch, failure, suffix):
+    target = tmp_path / f"out{suffix}"
     save_image(torch.zeros(3, 4, 4), target)
     original = target.read_bytes()
 
-    def broken_save(self, fp, *args, **kwargs):
-        fp.write(b"partial data")
+    def broken_write(fd, data):
+        os.write(fd, data[:7])
+        os.close(fd)
         raise failure
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+    monkeypatch.setattr(image_io, "_write_durably", broken_write)
     expected = OutputError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected) as error:
         save_image(torch.ones(3, 4, 4), target, overwrite=True)
-    if expected is OutputError:
-        assert str(error.value) == f"cannot write '{target}': No space left on device"
+    if expected is OutputError:  # a full disk is named as such, TIFF included
+        assert str(error.value) == (f"cannot write '{target}': no space left on the device "
+                                    "(the disk or the quota is full)")
     assert target.read_bytes() == original
-    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_saved_file_has_normal_permissions(tmp_path):

@@ -11,19 +11,27 @@ temporary file in the target folder, flushed to disk, then renamed over the targ
 crash, a full disk or Ctrl-C never leaves a half-written file. Problems with the output
 path raise :class:`OutputError`, a subclass of :class:`ImageError`, so one ``except
 ImageError`` covers both. Every message is one line and names the file.
+
+Only regular files are read or replaced: a FIFO, a device, a directory or a symbolic link
+loop is refused by its kind before anything opens it (``stat`` first, then ``O_NONBLOCK``),
+so no path can block a run or be consumed by it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import logging
 import os
 import secrets
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -52,6 +60,11 @@ class OutputError(ImageError):
     """The output path cannot be written (bad extension, exists, same as an input, ...)."""
 
 
+class NotReadable(Exception):
+    """A path that is not a readable regular file; the message says why in a few words
+    (``no such file``, ``is a FIFO (named pipe), not a regular file``, ...), without the name."""
+
+
 def _q(path: object) -> str:
     """The file name quoted for a one-line message."""
     text = str(os.fspath(path) if isinstance(path, (str, os.PathLike)) else path)
@@ -59,8 +72,71 @@ def _q(path: object) -> str:
 
 
 def _reason(exc: BaseException) -> str:
+    if getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "no space left on the device (the disk or the quota is full)"
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return " ".join(str(reason).split())
+
+
+# ------------------------------------------------------------------- regular files only
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
+
+
+def _stat_problem(path: _PathLike, exc: OSError) -> str:
+    """A few words for why ``stat``/``open`` of ``path`` failed."""
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        with contextlib.suppress(OSError):
+            return f"is a broken symbolic link (to {_q(os.readlink(path))})"
+    reasons = {errno.ENOENT: "no such file", errno.ELOOP: "is a symbolic link loop",
+               errno.ENOTDIR: "no such file (a folder in its path is a file)",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.ENAMETOOLONG: "file name too long"}
+    return reasons.get(exc.errno) or _reason(exc)
+
+
+def file_problem(path: _PathLike) -> str | None:
+    """Why ``path`` is not a readable regular file (a few words), or None when it is one.
+
+    Follows symbolic links; only ``stat``s, so a FIFO or a device is never opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _stat_problem(path, exc)
+    except ValueError:  # a NUL in the name
+        return "not a valid file name"
+    return None if stat.S_ISREG(mode) else f"is {_kind(mode)}, not a regular file"
+
+
+def open_regular(path: _PathLike) -> BinaryIO:
+    """Open a regular file for reading in binary mode; raises NotReadable for anything else.
+
+    The file is checked with ``stat`` before it is opened, opened with ``O_NONBLOCK`` and
+    checked again with ``fstat``, so a path swapped for a FIFO in between cannot block either.
+    """
+    problem = file_problem(path)
+    if problem:
+        raise NotReadable(problem)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise NotReadable(_stat_problem(path, exc)) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotReadable(f"is {_kind(mode)}, not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---------------------------------------------------------------------------- reading
@@ -98,6 +174,8 @@ def _reading(name: str, max_pixels: int = MAX_PIXELS) -> Iterator[None]:
         yield
     except ImageError:
         raise
+    except NotReadable as exc:
+        raise ImageError(f"cannot read {name}: {exc}") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"cannot read {name}: no such file") from exc
     except IsADirectoryError as exc:
@@ -122,7 +200,7 @@ def _load_rgb(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     try:
         oriented = ImageOps.exif_transpose(image)
     except Exception as exc:  # broken EXIF must not make a good image unreadable
-        log.warning("ignoring unreadable EXIF orientation in %s: %s", name, exc)
+        log.info("ignoring unreadable EXIF orientation in %s: %s", name, _reason(exc))
         oriented = image
     try:
         rgb = _to_rgb(oriented)
@@ -132,6 +210,18 @@ def _load_rgb(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     return rgb.copy() if rgb is image else rgb
 
 
+@contextlib.contextmanager
+def _pillow_warnings(name: str) -> Iterator[None]:
+    """Pillow's warnings (damaged EXIF, ...) become INFO log lines naming the file, instead of
+    Python warnings on stderr; above Pillow's own pixel limit, ``max_pixels`` decides instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        if not issubclass(warning.category, Image.DecompressionBombWarning):
+            log.info("%s: %s", name, " ".join(str(warning.message).split()))
+
+
 def open_image(source: _PathLike | Image.Image, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Read a file (or take a PIL image) as a fully loaded 8-bit RGB PIL image.
 
@@ -139,22 +229,18 @@ def open_image(source: _PathLike | Image.Image, *, max_pixels: int = MAX_PIXELS)
     """
     if isinstance(source, Image.Image):
         name = _q(getattr(source, "filename", "") or "<image>")
-        with _reading(name, max_pixels):
+        with _reading(name, max_pixels), _pillow_warnings(name):
             return _load_rgb(source, name, max_pixels)
     name = _q(source)
-    with _reading(name, max_pixels), open(source, "rb") as file:
+    with _reading(name, max_pixels), open_regular(source) as file:
         if os.fstat(file.fileno()).st_size == 0:
             raise ImageError(f"cannot read {name}: file is empty")
-        with warnings.catch_warnings():
-            # Pillow warns above its own limit; our max_pixels check decides instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(file)
-        with image:
+        with _pillow_warnings(name), Image.open(file) as image:
             return _load_rgb(image, name, max_pixels)
 
 
 def check_image_file(path: _PathLike, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
-    """Validate an input file early (exists, not empty, decodes fully).
+    """Validate an input file early (a regular file, not empty, decodes fully).
 
     Returns (width, height) after EXIF orientation. Raises ImageError.
     """
@@ -242,52 +328,110 @@ def check_output_path(path: _PathLike, *, overwrite: bool,
                       inputs: Iterable[object] = ()) -> Path:
     """Check that ``path`` can be written as an image; returns it as a Path.
 
-    Raises OutputError (one line) for an unsupported extension, an existing file without
-    ``overwrite``, a path that is one of ``inputs`` (never allowed), a directory, or a
-    parent folder that is missing or not writable. Non-path ``inputs`` are ignored.
+    Raises OutputError (one line) for an unsupported extension, and for everything
+    :func:`check_writable` refuses.
     """
     out, name = Path(path), _q(path)
     suffix = out.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         allowed = ", ".join(sorted(OUTPUT_FORMATS))
-        found = f"extension {out.suffix!r}" if out.suffix else "no file extension"
-        raise OutputError(f"cannot write {name}: {found} is not a supported output format "
-                          f"(use {allowed})")
+        if out.suffix:
+            raise OutputError(f"cannot write {name}: extension {out.suffix!r} is not a supported "
+                              f"output format (use {allowed})")
+        raise OutputError(f"cannot write {name}: no file extension to choose the format by; "
+                          f"add one of {allowed}")
     if OUTPUT_FORMATS[suffix] == "WEBP" and not features.check("webp"):
         raise OutputError(f"cannot write {name}: this Pillow was built without WebP support")
-    if out.is_dir():
+    return check_writable(out, overwrite=overwrite, inputs=inputs)
+
+
+def check_writable(path: _PathLike, *, overwrite: bool, inputs: Iterable[object] = ()) -> Path:
+    """Check that a file can be written at ``path`` (any format); returns it as a Path.
+
+    Raises OutputError (one line) for a name longer than its folder allows, a path that is one
+    of ``inputs`` (never allowed), a directory, a FIFO, a device or a symbolic link loop, an
+    existing file or broken symbolic link without ``overwrite``, or a parent folder that is
+    missing, not writable or full. Non-path ``inputs`` are ignored. Nothing is opened but a
+    probe file in the folder.
+    """
+    out, name = Path(path), _q(path)
+    _check_name_length(out, name)
+    try:
+        mode: int | None = os.stat(out).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # nothing there (yet), or a missing folder: see _check_folder
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: {_stat_problem(out, exc)}") from exc
+    except ValueError as exc:
+        raise OutputError(f"cannot write {name}: not a valid file name") from exc
+    if mode is not None and stat.S_ISDIR(mode):
         raise OutputError(f"cannot write {name}: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputError(f"cannot write {name}: is {_kind(mode)}, not a regular file; "
+                          "choose another output name")
     for source in inputs:
         if isinstance(source, (str, os.PathLike)) and _same_file(out, Path(source)):
             raise OutputError(f"cannot write {name}: it is also an input, which is never "
                               "overwritten; choose another output name")
-    if out.exists() and not overwrite:
-        raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
+    if not overwrite:
+        if mode is not None:
+            raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
+        if os.path.islink(out):
+            raise OutputError(f"cannot write {name}: {_stat_problem(out, FileNotFoundError(errno.ENOENT, ''))}"
+                              " (use --overwrite to replace the link)")
     _check_folder(out.parent, name)
     return out
 
 
+def _check_name_length(out: Path, name: str) -> None:
+    """A name longer than the folder's file system allows fails only when written; say so now."""
+    length = len(os.fsencode(out.name))
+    try:
+        limit = os.pathconf(out.parent if out.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    if limit > 0 and length > limit:
+        raise OutputError(f"cannot write {name}: the file name is {length} bytes long but its "
+                          f"folder allows at most {limit}; choose a shorter name")
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden, unique, short name next to ``path`` for writing it atomically (the prefix of
+    the name, then 12 random hex digits: never longer than a name the folder accepts)."""
+    stem = path.name[:16].encode("utf-8", "surrogateescape")[:16].decode("utf-8", "ignore")
+    return path.with_name(f".{stem}.{secrets.token_hex(6)}.tmp")
+
+
 def _same_file(a: Path, b: Path) -> bool:
-    with contextlib.suppress(OSError):
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
+    with contextlib.suppress(OSError, ValueError):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)  # never raises on a loop
 
 
 def _check_folder(folder: Path, name: str) -> None:
     where = _q(folder)
-    if not folder.exists():
-        raise OutputError(f"cannot write {name}: folder {where} does not exist")
-    if not folder.is_dir():
+    try:
+        mode = os.stat(folder).st_mode
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise OutputError(f"cannot write {name}: folder {where} does not exist") from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: folder {where}: {_stat_problem(folder, exc)}") from exc
+    if not stat.S_ISDIR(mode):
         raise OutputError(f"cannot write {name}: {where} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {name}: folder {where} is not writable")
-    try:  # permission bits do not tell the whole story (root, read-only mounts, ACLs)
+    probe = None
+    try:  # permission bits do not tell the whole story (root, read-only mounts, ACLs, full disks)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".painterly-probe-")
-        os.close(fd)
-        os.remove(probe)
+        with os.fdopen(fd, "wb") as file:
+            file.write(bytes(4096))
+            file.flush()
     except OSError as exc:
         raise OutputError(f"cannot write {name}: folder {where}: {_reason(exc)}") from exc
+    finally:
+        if probe is not None:
+            with contextlib.suppress(OSError):
+                os.remove(probe)
 
 
 def _save_options(fmt: str, metadata: dict[str, str], quality: int) -> dict[str, object]:
@@ -317,9 +461,10 @@ def save_image(image: torch.Tensor | Image.Image, path: _PathLike, *,
                quality: int = 95) -> Path:
     """Write ``image`` ((1,3,H,W)/(3,H,W) float in [0,1], or PIL) atomically; returns the path.
 
-    The format follows the extension (see OUTPUT_FORMATS). The file appears complete or not
-    at all; on any failure (disk full, Ctrl-C) the temporary file is removed, an existing
-    target is untouched, and OSError becomes OutputError.
+    The format follows the extension (see OUTPUT_FORMATS). The image is encoded in memory,
+    then written to a temporary file and renamed, so it appears complete or not at all; on any
+    failure (disk full, Ctrl-C) the temporary file is removed, an existing target is untouched,
+    and OSError becomes OutputError (a full disk is named as such, whatever the format).
     """
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, got {quality}")
@@ -327,17 +472,21 @@ def save_image(image: torch.Tensor | Image.Image, path: _PathLike, *,
     pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
     fmt = OUTPUT_FORMATS[out.suffix.lower()]
     options = _save_options(fmt, dict(metadata or {}), quality)
+    # In memory first: libtiff writes to the file itself and reports a full disk as
+    # "tiff codec initialization failed"; a plain write reports ENOSPC.
+    encoded = io.BytesIO()
+    try:
+        pil.save(encoded, format=fmt, **options)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise OutputError(f"cannot write {name}: {fmt} encoding failed ({_reason(exc)})") from exc
     # Not mkstemp: its files are 0600; os.open with 0o666 lets the umask decide, as usual.
-    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    tmp = temporary_path(out)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
         raise OutputError(f"cannot write {name}: {_reason(exc)}") from exc
     try:
-        with os.fdopen(fd, "wb") as file:
-            pil.save(file, format=fmt, **options)
-            file.flush()
-            os.fsync(file.fileno())
+        _write_durably(fd, encoded.getvalue())
         if not overwrite and os.path.lexists(out):
             raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
         os.replace(tmp, out)
@@ -349,6 +498,14 @@ def save_image(image: torch.Tensor | Image.Image, path: _PathLike, *,
         raise
     _fsync_folder(out.parent)
     return out
+
+
+def _write_durably(fd: int, data: bytes) -> None:
+    """Write ``data`` to the open file ``fd``, flush it to disk and close it."""
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -364,7 +521,7 @@ def _fsync_folder(folder: Path) -> None:
 def read_png_metadata(path: _PathLike) -> dict[str, str]:
     """The text chunks (tEXt, zTXt, iTXt) of a PNG file as a dict. Raises ImageError."""
     name = _q(path)
-    with _reading(name), Image.open(path) as image:
+    with _reading(name), open_regular(path) as file, Image.open(file) as image:
         if image.format != "PNG":
             raise ImageError(f"cannot read {name}: not a PNG file ({image.format})")
         return {str(key): str(value) for key, value in image.text.items()}
