@@ -319,7 +319,7 @@ def test_not_weights(tmp_path, name, content):
 
 def test_missing_file(tmp_path):
     assert "no such file" in assert_one_line_error(tmp_path / "nowhere.pth")
-    assert "not a file" in assert_one_line_error(tmp_path)
+    assert "is a directory, not a regular file" in assert_one_line_error(tmp_path)
 
 
 def test_finite_check_survives_overflowing_sum():

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy
 import torch
 
+from painterly.image_io import NotReadable, file_problem, open_regular
 from painterly.models.layers import CONV_NAMES, conv_channels
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ HUB_PREFIXES: dict[str, InputConvention] = {"dcbb9e9d": "torchvision", "d01eb7cb
 # Position of each conv layer in torchvision's ``vgg19().features``.
 FEATURE_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+"""torch.save's format since PyTorch 1.6; the older one is a pickle (0x80, protocol 2-5)."""
+OTHER_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"GIF8", "a GIF image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+               (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"))
+"""Files people mistake for weights, named in the message instead of "not recognised"."""
 EXPECTED = "a torchvision/Caffe VGG19 .pth, a Keras VGG19 .h5 or a painterly .safetensors"
 
 Convs = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -182,13 +189,7 @@ def load_weights_file(path: str | os.PathLike, *, convention: InputConvention | 
     if convention is not None and convention not in CONVENTIONS:
         raise ValueError(f"unknown weights convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     path = Path(path)
-    if not path.is_file():
-        problem = "not a file" if path.exists() else "no such file"
-        raise WeightsError(f"{path}: {problem}; expected {EXPECTED}")
-    with path.open("rb") as f:
-        head = f.read(9)
-    if not head:
-        raise WeightsError(f"{path}: the file is empty; expected {EXPECTED}")
+    head = check_weights_file(path)
     if head[:8] == HDF5_MAGIC:
         weights = VGGWeights(_read_keras_h5(path), _agree(path, "caffe", convention), str(path))
     elif _looks_like_safetensors(path, head):
@@ -197,6 +198,36 @@ def load_weights_file(path: str | os.PathLike, *, convention: InputConvention | 
         weights = _load_pth(path, convention)
     check_weights(weights)
     return weights
+
+
+def check_weights_file(path: str | os.PathLike) -> bytes:
+    """Check, without loading it, that ``path`` is a regular file in one of the formats read
+    here (by its first bytes); returns those bytes. Raises WeightsError naming the file.
+
+    A FIFO, a device or a directory is refused by its kind before it is opened, so nothing
+    can block; an image or another known file type is named as such.
+    """
+    problem = file_problem(path)
+    if problem is None:
+        try:
+            with open_regular(path) as f:
+                head = f.read(9)
+        except NotReadable as exc:
+            problem = str(exc)
+        except OSError as exc:
+            problem = _one_line(exc)
+    if problem is not None:
+        raise WeightsError(f"cannot read weights '{path}': {problem}; expected {EXPECTED}")
+    if not head:
+        raise WeightsError(f"cannot read weights '{path}': the file is empty; expected {EXPECTED}")
+    known = (head[:8] == HDF5_MAGIC or head[:4] == ZIP_MAGIC
+             or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+             or _looks_like_safetensors(Path(path), head))
+    if not known:
+        kind = next((kind for magic, kind in OTHER_MAGIC if head.startswith(magic)), None)
+        what = f"is {kind}, not a weights file" if kind else "not a recognised weights file"
+        raise WeightsError(f"cannot read weights '{path}': {what}; expected {EXPECTED}")
+    return head
 
 
 def convention_from_sha256(digest: str) -> InputConvention | None:
@@ -249,7 +280,7 @@ def _torch_load(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
         log.debug("torch.load(%s) failed: %r", path, exc)
-        if "weights only load failed" in str(exc).lower():
+        if "unsupported global" in str(exc).lower():  # a pickled class, not a bad file
             raise WeightsError(
                 f"{path}: holds pickled Python objects, not only tensors; painterly loads only a "
                 "plain state_dict (re-save it with torch.save(model.state_dict(), path))"
