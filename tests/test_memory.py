@@ -77,7 +77,7 @@ def test_stylize_refuses_before_loading_the_network(monkeypatch):
         raise AssertionError("the network was loaded")
     monkeypatch.setattr(pipeline, "load_vgg19", refuse)
     config = StyleConfig(size=64, scales=1, max_memory=0.1, device="cpu")
-    with pytest.raises(ValueError, match="tile"):
+    with pytest.raises(ValueError, match="raise --max-memory"):
         stylize(torch.rand(1, 3, 48, 64), torch.rand(1, 3, 32, 32), config)
 
 
@@ -126,3 +126,30 @@ def test_cli_progress_counts_tile_steps(tmp_path, content_png, style_png, monkey
         "96", "--scales", "1", "--iterations", "3", "--tile-size", "48", "--tile-overlap", "16"])
     assert result.exit_code == 0, result.stderr
     assert seen[0].offsets == [0, 3 * 6]
+
+
+def test_budget_below_painterlys_own_footprint_says_so_not_tiling():
+    config = StyleConfig(size=32, scales=1, max_memory=0.001)
+    with pytest.raises(ValueError) as info:
+        memory.plan_run(config, (21, 32), [(32, 32)], budget=memory.budget_bytes(config))
+    message = str(info.value)
+    assert "only 0.001 GiB are allowed (--max-memory)" in message
+    assert "raise --max-memory" in message and "tile" not in message and "--size" not in message
+
+
+def test_paintings_too_large_blame_style_size_not_size():
+    config = StyleConfig(size=64, scales=1, style_size=16384, max_memory=4.0)
+    with pytest.raises(ValueError) as info:
+        memory.plan_run(config, (43, 64), [(16384, 16384)], budget=memory.budget_bytes(config))
+    message = str(info.value)
+    assert "--style-size" in message and "smaller --size" not in message
+    assert "\n" not in message
+
+
+def test_small_image_is_not_advised_to_tile():
+    config = StyleConfig(size=256, scales=1, tile_size=None)
+    need = memory.plan_run(config, (171, 256), [])[0].peak
+    assert need - 1 > memory.BASE_BYTES + 64 * 1024**2  # a size would help, tiles cannot
+    with pytest.raises(ValueError) as info:
+        memory.plan_run(config, (171, 256), [], budget=need - 1)
+    assert "--tile-size" not in str(info.value) and "smaller --size" in str(info.value)

@@ -47,6 +47,8 @@ class StagePlan:
     steps: optimiser steps per tile (per whole image when untiled).
     tile: tile edge in pixels, or None; tiles: tile optimisations (1 when untiled).
     peak: estimated peak resident memory of the process at this stage, in bytes.
+    painting_bound: the peak is a painting's target pass (its size, from --style-size and
+    --style-scale, is what to reduce), not the optimisation of the image.
     """
 
     long_edge: int
@@ -56,6 +58,7 @@ class StagePlan:
     tile: int | None
     tiles: int
     peak: int
+    painting_bound: bool = False
 
     @property
     def total_steps(self) -> int:
@@ -151,21 +154,27 @@ def _plan_stage(stage: multiscale.Scale, config, content_size, style_sizes, dtyp
     scale = stage.long_edge / config.size
     paintings = [(max(1, round(sh * scale)), max(1, round(sw * scale))) for sh, sw in style_sizes]
 
-    def peak(tile: int | None) -> int:
+    def terms(tile: int | None) -> tuple[int, int]:
+        """(bytes for the image's optimisation and targets, for the paintings' targets)"""
         th, tw = (min(h, tile), min(w, tile)) if tile else (h, w)
         step = step_bytes(th, tw, config, dtype_bytes=dtype_bytes, guides=guides,
                           steps=stage.steps)
-        passes = [targets_bytes(th, tw, config, dtype_bytes=dtype_bytes)] + [
-            targets_bytes(min(ph, tile or ph), min(pw, tile or pw), config,
-                          dtype_bytes=dtype_bytes) for ph, pw in paintings]
+        photo = targets_bytes(th, tw, config, dtype_bytes=dtype_bytes)
+        passes = [targets_bytes(min(ph, tile or ph), min(pw, tile or pw), config,
+                                dtype_bytes=dtype_bytes) for ph, pw in paintings]
         # fp32 whole images: start, weighted sum of tiles, image so far, photo, result (RGB)
         # and the sum of weights (one channel)
         whole = (5 * 3 + 1) * h * w * 4 if tile else 0
-        return BASE_BYTES + max(step, *passes) + whole
+        return BASE_BYTES + max(step, photo) + whole, BASE_BYTES + max(passes, default=0) + whole
+
+    def peak(tile: int | None) -> int:
+        return max(terms(tile))
 
     tile = _choose_tile(config, h, w, peak, budget)
     tiles = tiling.count_tiles(h, w, tile, config.tile_overlap) if tile else 1
-    return StagePlan(stage.long_edge, h, w, stage.steps, tile, tiles, peak(tile))
+    image_bytes, painting_bytes = terms(tile)
+    return StagePlan(stage.long_edge, h, w, stage.steps, tile, tiles, peak(tile),
+                     painting_bound=painting_bytes > image_bytes)
 
 
 def _choose_tile(config: StyleConfig, height: int, width: int, peak, budget) -> int | None:
@@ -182,21 +191,43 @@ def _choose_tile(config: StyleConfig, height: int, width: int, peak, budget) -> 
 
 
 def _too_big(plan: StagePlan, config, content_size, dtype_bytes, guides, budget) -> str:
-    """One line: what is needed, what there is, and what to change."""
+    """One line: what is needed, what there is, and what to change (the setting that is the
+    cause: --max-memory below painterly's own footprint, the paintings' size, or the image's)."""
     where = ("are allowed (--max-memory)" if config.max_memory is not None
              else "are available")
-    need = (f"needs about {plan.peak / GIB:.1f} GiB at {plan.width}x{plan.height} px"
+    need = (f"needs about {_gib(plan.peak)} GiB at {plan.width}x{plan.height} px"
             + (f" in {plan.tile} px tiles" if plan.tile else ""))
+    head = f"this run {need} but only {_gib(budget)} GiB {where}"
+    if budget < BASE_BYTES + 64 * 1024**2:  # not even a 64 px image fits: no size will help
+        raise_it = ("raise --max-memory" if config.max_memory is not None
+                    else "close other programs")
+        return (f"{head}; painterly itself (PyTorch and VGG19) needs about "
+                f"{_gib(BASE_BYTES)} GiB, so {raise_it}")
+    if plan.painting_bound:
+        edge = round(config.style_scale * (config.style_size or config.size))
+        return (f"{head}, most of it for the paintings at {edge} px (--style-size "
+                f"{config.style_size or 'unset'}, --style-scale {config.style_scale:g}); "
+                f"use a smaller --style-size or --style-scale")
     fits = _fitting_size(config, content_size, dtype_bytes, guides, budget)
     smaller = f"a smaller --size (about {fits} px fits)" if fits else "a smaller --size"
     half = (plan.tile or 0) // 2
-    if not plan.tile:
+    tileable = any(t < max(plan.height, plan.width) and t > 2 * config.tile_overlap
+                   for t in AUTO_TILES)
+    if not plan.tile and not tileable:
+        advice = f"use {smaller}"
+    elif not plan.tile:
         advice = f"tile it (--tile-size 512) or use {smaller}"
     elif half >= 32 and half > 2 * config.tile_overlap:
         advice = f"use smaller tiles (--tile-size {half}) or {smaller}"
     else:
         advice = f"use {smaller}"
-    return f"this run {need} but only {budget / GIB:.1f} GiB {where}; {advice}"
+    return f"{head}; {advice}"
+
+
+def _gib(size: int) -> str:
+    """Bytes as GiB for a message: 8.0, 0.45, 0.001."""
+    value = size / GIB
+    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
 
 
 def _fitting_size(config: StyleConfig, content_size, dtype_bytes, guides, budget) -> int | None:
