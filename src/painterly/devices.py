@@ -15,6 +15,14 @@ from pathlib import Path
 import torch
 
 log = logging.getLogger(__name__)
+_warned: set[str] = set()
+"""Advice already logged: the checks and the run each resolve the runtime, the user hears it once."""
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     else:
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {precision!r}")
     if dev.type == "cpu" and dtype is torch.float16:
-        log.warning("fp16 on CPU is emulated and slow; bf16 or fp32 is a better choice")
+        _warn_once("fp16 on CPU is emulated and slow; bf16 or fp32 is a better choice")
     if dev.type == "cuda":
         # Every scale has fixed shapes for hundreds of steps: autotuning pays for itself.
         torch.backends.cudnn.benchmark = True
