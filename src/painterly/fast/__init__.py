@@ -1,8 +1,10 @@
-"""Fast styles: networks that paint a photo in one forward pass (Johnson et al. 2016),
-many styles in one network (Dumoulin et al. 2017), trained by painterly itself.
+"""Painting in one pass: fast styles, networks trained per style (Johnson et al. 2016; many
+styles in one network, Dumoulin et al. 2017), and any painting with no training at all
+(universal style transfer, Li et al. 2017).
 
 >>> import painterly
 >>> image = painterly.fast_stylize("photo.jpg", "starry_night", size=1024)
+>>> image = painterly.fast_stylize("photo.jpg", "my_painting.jpg", strength=0.8)
 >>> image.save("out.png")
 """
 
@@ -10,17 +12,52 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from PIL import Image
 
 from .. import image_io
-from ..devices import resolve_runtime
-from .paint import DEFAULT_TILE, FastPainter, load_mix
+from ..devices import Runtime, resolve_runtime
+from .paint import DEFAULT_TILE, FastPainter, load_mix, parse_style_spec
 from .store import FastStyles, StyleError, bundled_styles, load_styles, save_styles, user_styles
 from .train import TrainConfig, TrainingInterrupted, TrainProgress, train
+from .wct import PaintingPainter, UniversalPainter
 
 DEFAULT_SIZE = 1024
+
+
+def are_painting_files(styles: Sequence[str]) -> bool:
+    """True when every ``--style`` value (``PATH[:WEIGHT]``) names a picture file (paintings
+    for universal style transfer), False when none does (trained styles); ValueError when
+    the two kinds are mixed."""
+    files = [Path(parse_style_spec(spec)[0]).is_file() for spec in styles]
+    if any(files) and not all(files):
+        raise ValueError("blend either trained styles or painting files, not both")
+    return bool(files) and all(files)
+
+
+def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color: str = "none",
+                 runtime: Runtime | None = None,
+                 tile_size: int = DEFAULT_TILE) -> FastPainter | PaintingPainter:
+    """The one-pass engine for ``NAME|FOLDER|PICTURE[:WEIGHT]`` values: trained styles (blended
+    by weight in their network), or picture files of paintings (universal style transfer at
+    ``strength``). Mixing the two kinds is refused. Call the result on (B,3,H,W) in [0,1]."""
+    runtime = runtime or resolve_runtime()
+    if not are_painting_files(styles):
+        if strength != 1.0:
+            raise ValueError("strength applies to painting files, not to trained styles")
+        found, mix = load_mix(list(styles))
+        return FastPainter(found, mix, runtime=runtime, tile_size=tile_size,
+                           preserve_color=preserve_color)
+    paintings = []
+    for spec in styles:
+        path, weight = parse_style_spec(spec)
+        paintings.append((image_io.load_image(path), weight))
+    if not sum(weight for _, weight in paintings) > 0:
+        raise ValueError("style weights must have a positive sum")
+    return PaintingPainter(paintings, strength=strength, preserve_color=preserve_color,
+                           runtime=runtime, tile_size=tile_size)
 
 
 def fast_stylize(
@@ -28,27 +65,30 @@ def fast_stylize(
     style: str | Sequence[str],
     *,
     size: int | None = DEFAULT_SIZE,
+    strength: float = 1.0,
     preserve_color: str = "none",
     device: str = "auto",
     precision: str = "auto",
     tile_size: int = DEFAULT_TILE,
 ) -> Image.Image:
-    """Paint ``content`` with fast style(s) in one pass; returns an RGB PIL image.
+    """Paint ``content`` in one pass; returns an RGB PIL image.
 
-    style: a bundled or user style name, a style folder, or several ``NAME[:WEIGHT]`` to blend.
+    style: a bundled or user style name, a style folder, or several ``NAME[:WEIGHT]`` to blend;
+    or one or several picture files of paintings (``PATH[:WEIGHT]``), painted with no training
+    (Li et al. 2017) at ``strength`` in [0,1].
     size: long edge of the output (None: the photo's own size). Larger than ``tile_size``
     pixels on a side, the image is painted in tiles (no seams, flat memory).
-    For many photos, build one :class:`FastPainter` and call it on each.
+    For many photos, build one painter with :func:`make_painter` and call it on each.
     """
     if size is not None and (not isinstance(size, int) or size < 16):
         raise ValueError(f"size must be an integer of at least 16 pixels, got {size!r}")
-    styles, mix = load_mix([style] if isinstance(style, str) else list(style))
-    painter = FastPainter(styles, mix, runtime=resolve_runtime(device, precision),
-                          tile_size=tile_size, preserve_color=preserve_color)
+    painter = make_painter([style] if isinstance(style, str) else list(style), strength=strength,
+                           preserve_color=preserve_color, runtime=resolve_runtime(device, precision),
+                           tile_size=tile_size)
     photo = image_io.load_image(content, long_edge=size)
     return image_io.tensor_to_pil(painter(photo))
 
 
-__all__ = ["fast_stylize", "FastPainter", "FastStyles", "StyleError", "TrainConfig",
+__all__ = ["fast_stylize", "make_painter", "are_painting_files", "FastPainter", "PaintingPainter", "UniversalPainter", "FastStyles", "StyleError", "TrainConfig",
            "TrainProgress", "TrainingInterrupted", "bundled_styles", "load_mix", "load_styles",
            "save_styles", "train", "user_styles", "DEFAULT_SIZE"]

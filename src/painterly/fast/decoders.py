@@ -109,10 +109,10 @@ def save_decoders(decoders: Decoders, folder: str | os.PathLike, dtype=torch.flo
     return folder
 
 
-def load_decoders(folder: str | os.PathLike = BUNDLED_DIR) -> Decoders:
-    """Read a decoder folder into fp32 decoders in eval mode; DecoderError if it is missing
-    or unreadable."""
-    folder = Path(folder)
+def load_decoders(folder: str | os.PathLike | None = None) -> Decoders:
+    """Read a decoder folder (default: the bundled decoders) into fp32 decoders in eval mode;
+    DecoderError if it is missing or unreadable."""
+    folder = Path(folder) if folder is not None else BUNDLED_DIR
     try:
         config = json.loads((folder / "config.json").read_text())
         if config.get("format") != FORMAT:

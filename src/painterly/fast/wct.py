@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import color
+from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
@@ -63,18 +63,30 @@ def feature_stats(features: torch.Tensor) -> FeatureStats:
     return FeatureStats(mean, _matrix_power(covariance, 0.5))
 
 
+ContentTransform = tuple[torch.Tensor, torch.Tensor]
+"""A photo's features at one layer: their mean (C,1) and whitening matrix (C,C)."""
+
+
+def content_transform(features: torch.Tensor) -> ContentTransform:
+    """The mean and whitening matrix (covariance ** -1/2) of features (1,C,h,w)."""
+    mean, covariance = _moments(features)
+    return mean, _matrix_power(covariance, -0.5)
+
+
 def whiten_colour(content: torch.Tensor, styles: Sequence[tuple[FeatureStats, float]],
-                  strength: float = 1.0) -> torch.Tensor:
+                  strength: float = 1.0, transform: ContentTransform | None = None) -> torch.Tensor:
     """The WCT of Li et al. (Sec. 3.2): content (1,C,h,w) -> (1,C,h,w) float32 features whose
     mean and covariance are the painting's (for one painting at strength 1).
 
     styles: (stats, weight) pairs, weights summing to 1; strength α in [0,1] blends the
     result with the content features (α f_cs + (1-α) f_c, Li et al.'s eq. 3).
+    transform: the content's mean and whitening matrix, when they come from elsewhere (the
+    whole picture, for a tile of it); default: computed from ``content``.
     """
     shape = content.shape
     flat = content[0].flatten(1).float()
-    mean, covariance = _moments(content)
-    whitened = _matrix_power(covariance, -0.5) @ (flat - mean)
+    mean, whitening = transform if transform is not None else content_transform(content)
+    whitened = whitening @ (flat - mean)
     coloured = sum(weight * (stats.colouring @ whitened + stats.mean) for stats, weight in styles)
     out = strength * coloured + (1 - strength) * flat
     return out.reshape(1, *shape[1:])
@@ -85,11 +97,16 @@ class UniversalPainter:
 
     ``painter.style(painting)`` computes a painting's statistics once (reuse them for many
     photos or frames); ``painter.paint(photo, [(stats, weight), ...], strength)`` paints.
-    Images are (1,3,H,W) float in [0,1]; any H and W of at least 16 pixels.
+    Images are (1,3,H,W) float in [0,1], any H and W of at least 16 pixels. Pictures larger
+    than ``tile_size`` on a side are painted in overlapping tiles that all use the whitening
+    of the whole picture (shrunk to one tile), so memory stays flat and no seam appears.
     """
 
     def __init__(self, decoders: Decoders | None = None, extractor: FeatureExtractor | None = None,
-                 runtime: Runtime | None = None, levels: Sequence[str] = DECODER_LAYERS[::-1]):
+                 runtime: Runtime | None = None, levels: Sequence[str] = DECODER_LAYERS[::-1],
+                 tile_size: int = 1024, tile_overlap: int = 64):
+        if tile_size < 2 * tile_overlap + 32:
+            raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
         self.runtime = runtime or resolve_runtime("auto", "fp32")
         decoders = decoders or load_decoders()
         missing = [layer for layer in levels if layer not in decoders.nets]
@@ -100,6 +117,8 @@ class UniversalPainter:
             from ..pipeline import load_vgg19
             extractor = load_vgg19(None, "auto", "max")
         self.levels = tuple(levels)
+        self.tile_size, self.tile_overlap = tile_size, tile_overlap
+        self.statistics_edge = tile_size  # long edge of the picture the tiles' whitening is from
         deepest = max(self.levels, key=extractor.names.index)
         device, dtype = self.runtime.device, self.runtime.dtype
         self.encoder = extractor.truncated(deepest).to(device, dtype)
@@ -108,7 +127,7 @@ class UniversalPainter:
     @torch.inference_mode()
     def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
         """painting (1,3,h,w) in [0,1] -> its statistics at every level."""
-        features = self._encode(painting, self.levels)
+        features = self._encode(_pad_to_multiple(painting.float(), 8), self.levels)
         return {layer: feature_stats(features[layer]) for layer in self.levels}
 
     @torch.inference_mode()
@@ -128,13 +147,48 @@ class UniversalPainter:
             raise ValueError("give at least one painting with a positive weight")
         pairs = [(stats, weight / total) for stats, weight in styles if weight > 0]
         photo = photo.to(self.runtime.device, torch.float32)
+        if max(photo.shape[-2:]) <= self.tile_size:
+            painted = self._levels(photo, pairs, strength)
+        else:
+            painted = self._tiled(photo, pairs, strength)
+        return _preserve(painted, photo, preserve_color).cpu()
+
+    def _levels(self, photo: torch.Tensor, pairs, strength: float,
+                fixed: dict[str, ContentTransform] | None = None,
+                record: dict[str, ContentTransform] | None = None) -> torch.Tensor:
+        """Coarse to fine over the levels: encode, transform, decode. fixed: each level's
+        content transform to use instead of the picture's own; record: filled with them."""
         image = _pad_to_multiple(photo, 8)
         for layer in self.levels:
             features = self._encode(image, [layer])[layer]
-            moved = whiten_colour(features, [(stats[layer], w) for stats, w in pairs], strength)
+            transform = fixed[layer] if fixed is not None else content_transform(features)
+            if record is not None:
+                record[layer] = transform
+            moved = whiten_colour(features, [(stats[layer], w) for stats, w in pairs], strength,
+                                  transform)
             image = self.decoders[layer](moved.to(self.runtime.dtype)).float().clamp_(0, 1)
-        painted = image[..., :photo.shape[-2], :photo.shape[-1]]
-        return _preserve(painted, photo, preserve_color).cpu()
+        return image[..., :photo.shape[-2], :photo.shape[-1]]
+
+    def _tiled(self, photo: torch.Tensor, pairs, strength: float) -> torch.Tensor:
+        """Tiles with ``tile_overlap`` context on each side, starting on the 8-pixel grid of
+        relu4_1, cross-faded (``tiling.tile_weights``); every tile whitens with the
+        transforms of the whole picture shrunk to one tile."""
+        h, w = photo.shape[-2:]
+        scale = min(1.0, self.statistics_edge / max(h, w))
+        small = photo if scale == 1.0 else F.interpolate(photo, scale_factor=scale, mode="area")
+        whole: dict[str, ContentTransform] = {}
+        self._levels(small, pairs, strength, record=whole)
+        out = torch.zeros_like(photo)
+        boxes = tiling.tile_boxes(h, w, self.tile_size, self.tile_overlap)
+        weights = tiling.tile_weights(h, w, self.tile_size, self.tile_overlap)
+        margin = self.tile_overlap
+        for (top, left, bottom, right), weight in zip(boxes, weights):
+            y0, x0 = (max(0, top - margin) // 8) * 8, (max(0, left - margin) // 8) * 8
+            y1, x1 = min(h, bottom + margin), min(w, right + margin)
+            painted = self._levels(photo[..., y0:y1, x0:x1], pairs, strength, fixed=whole)
+            out[..., top:bottom, left:right] += painted[..., top - y0:bottom - y0,
+                                                        left - x0:right - x0] * weight.to(out)
+        return out
 
     def _encode(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.encoder(image.to(self.runtime.device, self.runtime.dtype), layers)
@@ -158,3 +212,34 @@ def _preserve(painted: torch.Tensor, photo: torch.Tensor, mode: str) -> torch.Te
     if mode != "none":
         raise ValueError(f"preserve_color must be none, luminance or histogram; got {mode!r}")
     return painted
+
+
+class PaintingPainter:
+    """Paint with paintings given as pictures, no training: an engine for ``painterly fast``,
+    video and batches.
+
+    paintings: (image (1,3,h,w) in [0,1], weight) pairs, each shrunk to ``style_size`` on
+    its long edge before its statistics are taken. ``painter(image)``: (B,3,H,W) in [0,1]
+    -> (B,3,H,W) float32 in [0,1] on the CPU.
+    """
+
+    def __init__(self, paintings: Sequence[tuple[torch.Tensor, float]], *, strength: float = 1.0,
+                 preserve_color: str = "none", style_size: int = 512,
+                 runtime: Runtime | None = None, tile_size: int = 1024,
+                 universal: UniversalPainter | None = None):
+        if not 0 <= strength <= 1:
+            raise ValueError(f"strength must be between 0 and 1, got {strength!r}")
+        _preserve(torch.zeros(1, 3, 1, 1), torch.zeros(1, 3, 1, 1), preserve_color)  # checks it
+        self.universal = universal or UniversalPainter(runtime=runtime, tile_size=tile_size)
+        self.strength, self.preserve_color = strength, preserve_color
+        self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
+                       for image, weight in paintings]
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.universal.paint(one[None], self.styles, self.strength,
+                                               self.preserve_color) for one in image])
+
+
+def _shrink(image: torch.Tensor, long_edge: int) -> torch.Tensor:
+    scale = long_edge / max(image.shape[-2:])
+    return image if scale >= 1 else F.interpolate(image.float(), scale_factor=scale, mode="area")
