@@ -4,7 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import Interrupted, StyleConfig, stylize
+from painterly import Interrupted, StyleConfig, pipeline, stylize
+from painterly.models.vgg import random_vgg_like
 from synthetic import gradient, stripes
 
 TINY = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
@@ -96,6 +97,51 @@ def test_interrupt_carries_image_so_far(tiny):
     with pytest.raises(Interrupted) as info:
         stylize(gradient(), stripes(), StyleConfig(**TINY), extractor=tiny, callback=stop)
     assert info.value.image.size == (32, 24)
+    assert info.value.steps == 3
+
+
+def test_interrupt_before_the_first_step_has_no_image(tiny, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "optimize", interrupted)
+    with pytest.raises(Interrupted) as info:
+        stylize(gradient(), stripes(), StyleConfig(**TINY), extractor=tiny)
+    assert info.value.steps == 0 and info.value.image is None
+
+
+def test_too_narrow_pictures_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"'wide.png' \(4000x8 px\) is too narrow") as info:
+        pipeline.plan((4000, 8), [(64, 64)], StyleConfig(size=64, device="cpu"),
+                      names=["'wide.png'", "'art.png'"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"the photo \(400x300 px\).*size of at least 21"):
+        pipeline.plan((400, 300), [(64, 64)], StyleConfig(size=16, device="cpu"))
+    with pytest.raises(ValueError, match=r"painting 1 \(2048x4 px\) is too narrow"):
+        pipeline.plan((64, 64), [(2048, 4)], StyleConfig(size=64, device="cpu"))
+    # shallower layers need fewer pixels: relu3_1 follows two poolings
+    shallow = StyleConfig(size=64, device="cpu", content_layers=(), style_layers=("relu3_1",))
+    assert pipeline.plan((256, 16), [(64, 64)], shallow)
+
+
+def test_narrow_pictures_keep_every_scale_valid():
+    """A 6:1 photo at 192 px: coarse scales stop where its short side would fall below 16."""
+    plans = pipeline.plan((600, 100), [(300, 40)], StyleConfig(size=192, scales=3, device="cpu"))
+    assert [min(p.height, p.width) for p in plans] == [16, 32]
+    # a 10:1 painting is kept at least 16 px high at the coarse scale
+    deep = random_vgg_like((4, 4, 4, 4, 4))
+    config = StyleConfig(size=192, scales=3, iterations=2, content_layers=("relu4_1",),
+                         style_layers=("relu1_1", "relu5_1"), precision="fp32", device="cpu")
+    image = stylize(torch.rand(1, 3, 32, 192), torch.rand(1, 3, 19, 192), config, extractor=deep)
+    assert image.size == (192, 32)
+
+
+def test_style_weights_whose_sum_overflows_still_blend(tiny):
+    config = StyleConfig(**TINY)
+    blend = stylize(gradient(), [(stripes(), 1e308), (stripes(), 1e308)], config, extractor=tiny)
+    single = stylize(gradient(), stripes(), config, extractor=tiny)
+    assert blend.tobytes() == single.tobytes()
+    with pytest.raises(ValueError, match="style weights"):
+        stylize(gradient(), [(stripes(), float("nan"))], config, extractor=tiny)
 
 
 def test_bad_style_weights(tiny):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Union
 import torch
 from PIL import Image
 
-from . import color, image_io, memory, tiling
-from .config import StyleConfig
+from . import color, image_io, memory, multiscale, tiling
+from .config import MAX_SIZE, StyleConfig
 from .devices import Runtime, resolve_runtime
 from .masks import (GuidedTargets, MaskInput, compute_guided_targets, fit_guides,
                     guided_objective, resize_guides)
@@ -37,11 +38,17 @@ StyleInput = Union[ImageInput, Sequence[tuple[ImageInput, float]]]
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised when a run is interrupted (Ctrl-C); ``image`` holds the result so far (PIL)."""
+    """Raised when a run is interrupted (Ctrl-C).
 
-    def __init__(self, image: Image.Image):
-        super().__init__("interrupted")
-        self.image = image
+    steps: optimiser steps done before the interruption, over all scales and tiles.
+    image: the result so far (PIL), or None when no step was done (there is nothing painted
+    to keep: the start image is the photo or noise).
+    """
+
+    def __init__(self, image: Image.Image | None, *, steps: int):
+        super().__init__("interrupted" if steps else "interrupted before the first step")
+        self.image = image if steps else None
+        self.steps = steps
 
 
 def stylize(
@@ -64,7 +71,8 @@ def stylize(
     0 the photo is kept (Gatys et al. 2017). ``masks.from_labels`` splits a label image.
     Returns the stylised image (RGB, long edge ``config.size``). On Ctrl-C raises
     :class:`Interrupted` carrying the image so far. Raises ValueError before any work if the
-    run will not fit in memory (see ``memory.plan_run``).
+    run will not fit in memory (see ``memory.plan_run``) or a picture is too narrow for the
+    network at its size (see :func:`check_shapes`).
     """
     config = config or StyleConfig()
     runtime = resolve_runtime(config.device, config.precision)
@@ -72,6 +80,8 @@ def stylize(
     photo = image_io.load_image(content, long_edge=config.size)
     pairs, masks = _with_masks(style, masks)
     styles = [(image_io.load_image(img, long_edge=style_long_edge(config)), w) for img, w in pairs]
+    check_shapes(photo.shape[-1:-3:-1], [img.shape[-1:-3:-1] for img, _ in styles], config,
+                 names=[_name(content), *(_name(img) for img, _ in pairs)])
     guides = None if masks is None else fit_guides(masks, tuple(photo.shape[-2:]))
     content_image, styles = _color_inputs(photo, styles, config)
     plans = memory.plan_run(config, tuple(photo.shape[-2:]), [s.shape[-2:] for s, _ in styles],
@@ -101,15 +111,54 @@ def style_long_edge(config: StyleConfig) -> int:
 
 
 def plan(content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]],
-         config: StyleConfig, *, masks: int = 0) -> list[memory.StagePlan]:
+         config: StyleConfig, *, masks: int = 0,
+         names: Sequence[str] | None = None) -> list[memory.StagePlan]:
     """The stages :func:`stylize` will run for images of these (width, height) as given,
-    with their tiling and memory estimate; raises ValueError if the run will not fit."""
+    with their tiling and memory estimate; raises ValueError if the run will not fit or a
+    picture is too narrow (``names``: the photo's and paintings' names for that message)."""
+    check_shapes(content_size, style_sizes, config, names=names)
     runtime = resolve_runtime(config.device, config.precision)
     width, height = image_io.size_for_long_edge(*content_size, config.size)
     paintings = [image_io.size_for_long_edge(w, h, style_long_edge(config))[::-1]
                  for w, h in style_sizes]
     return memory.plan_run(config, (height, width), paintings, guides=masks,
                            dtype_bytes=runtime.dtype.itemsize, budget=memory.budget_bytes(config))
+
+
+def check_shapes(content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]],
+                 config: StyleConfig, *, names: Sequence[str] | None = None) -> None:
+    """Refuse, with a ValueError naming the picture, a photo or painting of these (width,
+    height) whose short side at its size (``config.size``, :func:`style_long_edge`) is below
+    what VGG19 needs up to the deepest layer used (16 px for relu5_1: four poolings halve it).
+
+    Coarser scales never shrink a picture below that (see ``multiscale.edge_for_short_side``),
+    so a run that passes this check has a valid shape at every scale.
+    """
+    layers = config.content_layers + config.style_layers
+    need = multiscale.min_short_side(layers)
+    pictures = [("the photo", content_size, config.size, "a size")] + [
+        (f"painting {i}", size, style_long_edge(config), "a style_size (times style_scale)")
+        for i, size in enumerate(style_sizes, start=1)]
+    for index, (default, (width, height), edge, setting) in enumerate(pictures):
+        if min(width, height) < 1:
+            raise ValueError(f"{default} has no pixels ({width}x{height})")
+        w, h = image_io.size_for_long_edge(width, height, edge)
+        if min(w, h) >= need:
+            continue
+        name = names[index] if names is not None and index < len(names) else default
+        least = multiscale.edge_for_short_side(height, width, need)
+        advice = (f"use {setting} of at least {least} px, or crop it" if least <= MAX_SIZE
+                  else "crop it")
+        raise ValueError(f"{name} ({width}x{height} px) is too narrow: at {edge} px it is {w}x{h}, "
+                         f"and VGG19 needs at least {need} px on each side up to "
+                         f"{deepest(layers)}; {advice}")
+
+
+def _name(image: ImageInput) -> str:
+    """How messages name an input: its path, or what it is."""
+    if isinstance(image, (str, os.PathLike)):
+        return repr(os.fspath(image))
+    return f"the {type(image).__name__} given"
 
 
 def _with_masks(style: StyleInput, masks):
@@ -144,14 +193,18 @@ def _all_styles(style: StyleInput) -> list[tuple[ImageInput, float]]:
         pairs = [(img, float(w)) for img, w in style]
     else:
         pairs = [(style, 1.0)]
-    if any(w < 0 for _, w in pairs) or sum(w for _, w in pairs) <= 0:
-        raise ValueError("style weights must be >= 0 with a positive sum")
-    return pairs
+    weights = [w for _, w in pairs]
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or max(weights) <= 0:
+        raise ValueError("style weights must be finite numbers >= 0 with a positive sum")
+    # Relative to the largest, so that weights whose sum overflows (1e308 twice) still blend.
+    return [(img, w / max(weights)) for img, w in pairs]
 
 
 def loss_weights(config: StyleConfig) -> LossWeights:
     """Per-layer weights: alpha and beta shared out over the layers (equal unless given)."""
     def per_layer(layers, layer_weights, total):
+        if not layers:  # no content layers: texture synthesis (Gatys et al. 2015)
+            return {}
         layer_weights = layer_weights or [1.0 / len(layers)] * len(layers)
         return {name: total * w for name, w in zip(layers, layer_weights) if total * w > 0}
 
@@ -180,11 +233,13 @@ def _run_schedule(net, content, styles, weights, config, runtime, callback, plan
     """Optimise at each size of the plan, upsampling each result to start the next.
 
     start: the first scale's start image at any size (default: from ``config.init``)."""
-    clock, image = Clock(), start
+    clock, image, done = Clock(), start, 0
+    need = multiscale.min_short_side(config.content_layers + config.style_layers)
     for index, stage in enumerate(plans, start=1):
         scale = stage.long_edge / config.size
         content_s = image_io.resize_long_edge(content, stage.long_edge)
-        styles_s = [(image_io.resize_long_edge(img, _shrunk(img, scale)), w) for img, w in styles]
+        styles_s = [(image_io.resize_long_edge(img, _shrunk(img, scale, need)), w)
+                    for img, w in styles]
         image = _start_image(image, content_s, styles_s, config)
         report = _reporter(callback, clock, index, len(plans), stage.total_steps)
         guides_s = None if guides is None else resize_guides(guides, tuple(content_s.shape[-2:]))
@@ -192,15 +247,20 @@ def _run_schedule(net, content, styles, weights, config, runtime, callback, plan
             image = _optimize_stage(net, image, content_s, styles_s, guides_s, weights, config,
                                     runtime, stage, report.step)
         except KeyboardInterrupt:
-            raise Interrupted(image_io.tensor_to_pil(report.latest(image))) from None
+            done += report.done
+            raise Interrupted(image_io.tensor_to_pil(report.latest(image)) if done else None,
+                              steps=done) from None
+        done += report.done
     return image
 
 
-def _shrunk(painting: torch.Tensor, scale: float) -> int:
+def _shrunk(painting: torch.Tensor, scale: float, short: int) -> int:
     """The painting's long edge at a scale: ``scale`` times its own, not below MIN_STYLE_EDGE
-    (nor below its own size where that is smaller)."""
+    nor where its short side would fall below ``short`` pixels (nor below its own size
+    where that is smaller)."""
     edge = max(painting.shape[-2:])
-    return max(round(edge * scale), min(edge, MIN_STYLE_EDGE))
+    floor = max(MIN_STYLE_EDGE, multiscale.edge_for_short_side(*painting.shape[-2:], short))
+    return max(round(edge * scale), min(edge, floor))
 
 
 def _optimize_stage(net, image, content, styles, guides, weights, config, runtime,
@@ -299,9 +359,11 @@ class _reporter:
         self.callback, self.clock = callback, clock
         self.scale, self.scales, self.steps = scale, scales, steps
         self._latest: torch.Tensor | None = None
+        self.done = 0  # steps reported so far
 
     def step(self, step: int, terms: dict[str, float], image: torch.Tensor) -> None:
         self._latest = image
+        self.done += 1
         if self.callback is not None:
             h, w = image.shape[-2:]
             self.callback(Progress(
