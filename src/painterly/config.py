@@ -103,22 +103,22 @@ class StyleConfig:
                                         "a run that will not fit is refused before it starts"})
 
     def __post_init__(self) -> None:
-        _check_int(self, "size", MIN_SIZE, MAX_SIZE)
-        _check_int(self, "style_size", MIN_SIZE, MAX_SIZE, optional=True)
-        _check_int(self, "iterations", 1, MAX_ITERATIONS)
-        _check_int(self, "scales", 1, MAX_SCALES)
-        _check_int(self, "seed", 0, MAX_SEED)
+        check_int(self, "size", MIN_SIZE, MAX_SIZE)
+        check_int(self, "style_size", MIN_SIZE, MAX_SIZE, optional=True)
+        check_int(self, "iterations", 1, MAX_ITERATIONS)
+        check_int(self, "scales", 1, MAX_SCALES)
+        check_int(self, "seed", 0, MAX_SEED)
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
-            _check_number(self, name)
-        _check_layers(self, "content_layers", allow_empty=True)
-        _check_layers(self, "style_layers", allow_empty=False)
+            check_number(self, name)
+        check_layers(self, "content_layers", allow_empty=True)
+        check_layers(self, "style_layers", allow_empty=False)
         _check_layer_weights(self, "content")
         _check_layer_weights(self, "style")
         _check_objective(self)
-        _check_choice(self, "optimizer", Optimizer)
-        _check_choice(self, "pooling", Pooling)
-        _check_choice(self, "precision", Precision)
-        _check_choice(self, "weights_format", WeightsFormat)
+        check_choice(self, "optimizer", Optimizer)
+        check_choice(self, "pooling", Pooling)
+        check_choice(self, "precision", Precision)
+        check_choice(self, "weights_format", WeightsFormat)
         _check_steps(self)
         _check_control(self)
         _check_run_settings(self)
@@ -136,6 +136,8 @@ def _jsonable(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+# The checks below take any settings dataclass (TrainConfig uses them too) and a field name.
+
 def _fail(name: str, allowed: str, value, error: type[Exception] = ValueError):
     """The one message shape: which setting, what is allowed, what was given."""
     raise error(f"{name} must be {allowed}, got {value!r}")
@@ -149,7 +151,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_int(config: StyleConfig, name: str, low: int, high: int, *, optional: bool = False) -> None:
+def check_int(config: StyleConfig, name: str, low: int, high: int, *, optional: bool = False) -> None:
     value = getattr(config, name)
     if optional and value is None:
         return
@@ -160,7 +162,7 @@ def _check_int(config: StyleConfig, name: str, low: int, high: int, *, optional:
         _fail(name, allowed, value)
 
 
-def _check_number(config: StyleConfig, name: str) -> None:
+def check_number(config: StyleConfig, name: str) -> None:
     """A finite number >= 0 (NaN and inf would silently drop or swamp a loss term)."""
     value = getattr(config, name)
     if not _is_number(value):
@@ -169,7 +171,7 @@ def _check_number(config: StyleConfig, name: str) -> None:
         _fail(name, "a finite number >= 0", value)
 
 
-def _check_choice(config: StyleConfig, name: str, literal) -> None:
+def check_choice(config: StyleConfig, name: str, literal) -> None:
     allowed = get_args(literal)
     value = getattr(config, name)
     if not isinstance(value, str) or value not in allowed:
@@ -187,7 +189,7 @@ def _as_tuple(config: StyleConfig, name: str, what: str) -> tuple:
     return value
 
 
-def _check_layers(config: StyleConfig, name: str, *, allow_empty: bool) -> None:
+def check_layers(config: StyleConfig, name: str, *, allow_empty: bool) -> None:
     layers = _as_tuple(config, name, "layer names")
     if not layers and not allow_empty:
         raise ValueError(f"{name} must name at least one layer, e.g. {', '.join(DEFAULT_STYLE_LAYERS)}")
@@ -241,7 +243,7 @@ def _check_steps(config: StyleConfig) -> None:
 
 def _check_control(config: StyleConfig) -> None:
     """Colour preservation, style scale, tiling and the memory budget."""
-    _check_choice(config, "preserve_color", PreserveColor)
+    check_choice(config, "preserve_color", PreserveColor)
     scale = config.style_scale
     if not _is_number(scale):
         _fail("style_scale", "a number > 0 and <= 16", scale, TypeError)
@@ -251,7 +253,7 @@ def _check_control(config: StyleConfig) -> None:
     if painting > MAX_SIZE:
         raise ValueError(f"style_scale times style_size (or size) must be at most {MAX_SIZE} px, "
                          f"got {scale!r} x {config.style_size or config.size} = {painting}")
-    _check_int(config, "tile_overlap", 0, MAX_SIZE)
+    check_int(config, "tile_overlap", 0, MAX_SIZE)
     tile = config.tile_size
     if tile is not None and not _is_int(tile):
         _fail("tile_size", "an integer (or None)", tile, TypeError)
@@ -265,10 +267,16 @@ def _check_control(config: StyleConfig) -> None:
         _fail("max_memory", "a finite number of GiB > 0", memory)
 
 
-def _check_run_settings(config: StyleConfig) -> None:
-    """Device, init, weights file and compile: strings and flags of the right form."""
+def check_device(config) -> None:
+    """``config.device`` is auto, cpu, cuda, cuda:N or mps (whether it is there is checked
+    when the run resolves it, ``devices.resolve_device``)."""
     if not isinstance(config.device, str) or not _DEVICE.fullmatch(config.device):
         _fail("device", "auto, cpu, cuda, cuda:N or mps", config.device)
+
+
+def _check_run_settings(config: StyleConfig) -> None:
+    """Device, init, weights file and compile: strings and flags of the right form."""
+    check_device(config)
     if not isinstance(config.compile, bool):
         _fail("compile", "True or False", config.compile, TypeError)
     for name in ("init", "weights"):
