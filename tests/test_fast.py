@@ -276,11 +276,11 @@ def test_adding_a_style_trains_only_its_norms(tiny, photos, style_png, style_fol
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"steps": 0}, "steps must be a positive integer"),
+    ({"steps": 0}, "steps must be an integer from 1 to"),
     ({"crop_size": 8}, "crop_size must be an integer from 32"),
     ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
     ({"style_weight": 0}, "style_weight must be > 0"),
-    ({"style_layers": ()}, "at least one style layer"),
+    ({"style_layers": ()}, "style_layers must name at least one layer"),
     ({"content_layers": ("relu9_9",)}, "unknown layer"),
     ({"photo_edge": (100, 50)}, "photo_edge"),
 ])
