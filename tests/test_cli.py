@@ -293,8 +293,8 @@ def test_output_is_never_an_input(tmp_path, content_png, style_png, no_network):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--style-layers", "conv9_9"], ["unknown layer 'conv9_9'", "valid layers: conv1_1"]),
-    (["--style-weight", "-1"], ["style_weight must be >= 0"]),
-    (["--size", "8"], ["size must be at least 16"]),
+    (["--style-weight", "-1"], ["style_weight must be a finite number >= 0"]),
+    (["--size", "8"], ["size must be an integer from 16"]),
     (["--style-layer-weights", "1,2"], ["style_layer_weights has 2 values for 5"]),
     (["--iterations-per-scale", "5"], ["iterations_per_scale has 1 entries"]),
     (["--weights", "nowhere.pth"], ["nowhere.pth", "no such file"]),
@@ -349,12 +349,23 @@ def test_ctrl_c_saves_the_image_so_far(tmp_path, content_png, style_png, tiny_ne
 
 def test_interrupted_from_the_library_respects_overwrite(tmp_path, content_png, style_png,
                                                          fake_stylize):
-    fake_stylize.error = Interrupted(Image.new("RGB", (32, 24), "red"))
+    fake_stylize.error = Interrupted(Image.new("RGB", (32, 24), "red"), steps=3)
     out = tmp_path / "out.png"
     out.write_bytes(b"old")
     result = run("stylize", content_png, style_png, "-o", out, "--overwrite", "--quiet")
     assert result.exit_code == 130 and "saved the image so far" in result.stderr
     assert Image.open(out).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_interrupted_before_the_first_step_writes_nothing(tmp_path, content_png, style_png,
+                                                          fake_stylize):
+    fake_stylize.error = Interrupted(Image.new("RGB", (32, 24), "red"), steps=0)
+    out = tmp_path / "out.png"
+    result = run("stylize", content_png, style_png, "-o", out, "--quiet")
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        "painterly: interrupted before the first step; nothing was written")
+    assert not out.exists()
 
 
 def test_ctrl_c_before_any_step_writes_nothing(tmp_path, content_png, style_png, fake_stylize):

@@ -5,14 +5,36 @@
 :class:`~painterly.cli.common.Painterly`.
 """
 
-from __future__ import annotations
+import signal  # first, before anything slow to import (no __future__ import here for that)
+import sys
 
-import click
+
+def _exit_on_ctrl_c(signum, frame):
+    """Ctrl-C while the commands (and PyTorch) are still importing: one line, no traceback."""
+    sys.stderr.write("painterly: interrupted\n")
+    raise SystemExit(130)
+
+
+def _guard_imports() -> bool:
+    """Answer Ctrl-C with :func:`_exit_on_ctrl_c` until the imports below are done; only where
+    Python's own handler is in place, in the main thread. True if the guard was set."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False
+    try:
+        signal.signal(signal.SIGINT, _exit_on_ctrl_c)
+    except ValueError:  # not the main thread
+        return False
+    return True
+
+
+_GUARD = _guard_imports()
+
+import click  # noqa: E402  (the imports below take a second or two: PyTorch)
 
 from .. import __version__
 from ..explore.commands import explore
 from ..web.server import studio_command
-from .common import PROG, Painterly, param_type
+from .common import EXIT_INTERRUPTED, PROG, Painterly, param_type
 from .fast import export_command, fast_command, styles_command, train_command
 from .stylize import default_demo_output, demo, parse_style, stylize
 
@@ -30,9 +52,18 @@ for command in (stylize, demo, fast_command, train_command, styles_command, expo
     cli.add_command(command)
 
 
+if _GUARD:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
-    """Console entry point (``painterly``, ``python -m painterly``)."""
-    cli.main(prog_name=PROG)
+    """Console entry point (``painterly``, ``python -m painterly``): Ctrl-C exits with 130
+    and one line, never a traceback."""
+    try:
+        cli.main(prog_name=PROG)
+    except KeyboardInterrupt:
+        click.echo(f"{PROG}: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 __all__ = ["cli", "main", "default_demo_output", "param_type", "parse_style"]

@@ -29,6 +29,8 @@ from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_confi
 
 DEMO_CONTENT, DEMO_STYLE = "content/chelsea_cat.png", "style/starry_night.jpg"
 DEMO_OVERRIDES = ("size", "iterations", "device", "precision")
+MAX_SAVES = 10_000
+"""Most intermediate images one run may write with --save-every."""
 
 
 def parse_style(text: str) -> tuple[str, float]:
@@ -72,13 +74,39 @@ def _check_run(content, styles, config: StyleConfig, out: Path, overwrite: bool,
     if config.weights is not None and not Path(config.weights).is_file():
         raise ValueError(f"cannot read weights {config.weights!r}: no such file")
     kept = sum(1 for _, weight in styles if weight > 0)
-    plans = pipeline.plan(sizes[0], sizes[1:len(styles) + 1], config, masks=kept if masked else 0)
+    plans = pipeline.plan(sizes[0], sizes[1:len(styles) + 1], config, masks=kept if masked else 0,
+                          names=[repr(str(path)) for path in inputs[:len(styles) + 1]])
     stages = [multiscale.Scale(plan.long_edge, plan.total_steps) for plan in plans]
-    total = sum(stage.steps for stage in stages)
-    steps = range(save_every, total + 1, save_every) if save_every else ()
-    for path in [out, *(intermediate_path(out, step) for step in steps)]:
-        image_io.check_output_path(path, overwrite=overwrite, inputs=inputs)
+    image_io.check_output_path(out, overwrite=overwrite, inputs=inputs)
+    _check_intermediates(out, sum(stage.steps for stage in stages), save_every, overwrite, inputs)
     return stages
+
+
+def _check_intermediates(out: Path, total: int, every: int, overwrite: bool, inputs) -> None:
+    """The ``--save-every`` files: a bounded count; the first and last names (folder, format,
+    name length) and any of them that already exist, found by listing the folder once."""
+    if not every:
+        return
+    count = total // every
+    if count > MAX_SAVES:
+        raise ValueError(f"--save-every {every} would write {count} intermediate images "
+                         f"(at most {MAX_SAVES}); use --save-every {-(-total // MAX_SAVES)} or more")
+    if count == 0:
+        return
+    paths = {intermediate_path(out, every), intermediate_path(out, count * every)}
+    prefix, suffix = f"{out.stem}.step", out.suffix
+    folder = out.parent if str(out.parent) else Path(".")
+    try:
+        existing = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(suffix)]
+    except OSError:
+        existing = []  # the folder is checked with the output path
+    for path in existing:
+        number = path.name[len(prefix):len(path.name) - len(suffix)]
+        if number.isascii() and number.isdigit() and int(number) % every == 0 \
+                and 0 < int(number) <= total and path == intermediate_path(out, int(number)):
+            paths.add(path)
+    for path in sorted(paths):
+        image_io.check_output_path(path, overwrite=overwrite, inputs=inputs)
 
 
 def _metadata(content, styles, config: StyleConfig, **extra) -> dict[str, str]:
@@ -138,6 +166,10 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
                                      **({} if masks is None else {"masks": masks}))
         except pipeline.Interrupted as stop:
             bar.close()
+            if stop.image is None:  # no step was done: nothing painted to keep
+                click.echo(f"{PROG}: interrupted before the first step; nothing was written",
+                           err=True)
+                ctx.exit(EXIT_INTERRUPTED)
             save(stop.image, out, interrupted=True)
             click.echo(f"{PROG}: interrupted; saved the image so far to {out}", err=True)
             ctx.exit(EXIT_INTERRUPTED)
