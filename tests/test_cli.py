@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import os
 import re
 import struct
 import subprocess
@@ -23,7 +24,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import painterly
-from painterly import Interrupted, StyleConfig, cli, pipeline
+from painterly import Interrupted, StyleConfig, cli, image_io, pipeline
 from painterly.image_io import read_png_metadata
 
 # Adam keeps these runs independent of the optimiser; the demo test runs the defaults (L-BFGS).
@@ -377,13 +378,15 @@ def test_ctrl_c_before_any_step_writes_nothing(tmp_path, content_png, style_png,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, content_png, style_png,
-                                                  fake_stylize):
-    def full(self, *args, **kwargs):
+                                                  fake_stylize, suffix):
+    def full(fd, data):  # the disk fills up while the result is written
+        os.close(fd)
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(Image.Image, "save", full)
-    result = run("stylize", content_png, style_png, "-o", tmp_path / "out.png", "--quiet")
-    assert_one_line_error(result, "out.png", "No space left on device", code=1)
+    monkeypatch.setattr(image_io, "_write_durably", full)
+    result = run("stylize", content_png, style_png, "-o", tmp_path / f"out{suffix}", "--quiet")
+    assert_one_line_error(result, f"out{suffix}", "no space left on the device", code=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
 
 

@@ -1,7 +1,7 @@
 """The ``painterly`` command: one module per group of subcommands.
 
 ``stylize``/``demo`` (the optimiser), ``fast``/``train``/``styles``/``export`` (fast styles),
-``explore`` and ``studio``. Errors become one-line messages in exactly one place,
+``examples``, ``explore`` and ``studio``. Errors become one-line messages in exactly one place,
 :class:`~painterly.cli.common.Painterly`.
 """
 
@@ -35,6 +35,7 @@ from .. import __version__
 from ..explore.commands import explore
 from ..web.server import studio_command
 from .common import EXIT_INTERRUPTED, PROG, Painterly, param_type
+from .examples import examples_command
 from .fast import export_command, fast_command, styles_command, train_command
 from .stylize import default_demo_output, demo, parse_style, stylize
 
@@ -48,7 +49,7 @@ def cli() -> None:
 
 
 for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
-                explore, studio_command):
+                examples_command, explore, studio_command):
     cli.add_command(command)
 
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .. import __version__, image_io
 from ..devices import resolve_runtime
+from ..examples import input_image
 from ..fast import DEFAULT_SIZE, FastPainter, TrainConfig, TrainingInterrupted, load_mix, train
 from ..fast.paint import DEFAULT_TILE
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
@@ -64,6 +65,8 @@ def fast_command(ctx, photos, style, output, size, preserve_color, fmt, tile_siz
 
     Examples: painterly fast photo.jpg --style starry_night -o out.png
 
+    painterly fast chelsea_cat --style starry_night -o out.png   (a bundled photo by name)
+
     painterly fast holiday/ --style the_scream:0.7 --style great_wave:0.3 -o painted/
     """
     setup(ctx, verbose)
@@ -101,10 +104,10 @@ def fast_command(ctx, photos, style, output, size, preserve_color, fmt, tile_siz
 
 
 def _photo_files(photos: tuple[str, ...]) -> list[Path]:
-    """Files given, and the pictures directly inside folders given (sorted)."""
+    """Files given (or bundled photos named), and the pictures directly inside folders given."""
     files: list[Path] = []
     for name in photos:
-        path = Path(name)
+        path = Path(input_image(name))
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
             if not found:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .. import __version__, image_io, masks, multiscale, pipeline
 from ..config import InitKind, StyleConfig
 from ..devices import resolve_runtime
+from ..examples import input_image
 from ..optimize import Progress
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
                      output_options, setup)
@@ -201,9 +202,13 @@ def stylize(ctx, content, styles, output, save_every, mask, labels, overwrite, q
     Example: painterly stylize photo.jpg wave.jpg:0.7 scream.jpg:0.3 -o out.png
 
     Regions: painterly stylize cat.png wave.jpg scream.jpg --labels regions.png -o out.png
+
+    Images may also be the names of bundled examples (see `painterly examples`):
+    painterly stylize chelsea_cat starry_night -o out.png
     """
     setup(ctx, verbose)
-    pairs = [parse_style(text) for text in styles]
+    content = input_image(content)
+    pairs = [(input_image(path), weight) for path, weight in map(parse_style, styles)]
     config = make_config(settings)
     found, files, record = _masks(mask, labels, len(pairs))
     out = _render(ctx, content, pairs, config, output, overwrite=overwrite,
@@ -216,6 +221,7 @@ def _masks(mask: tuple[str, ...], labels: str | None, styles: int):
     if mask and labels:
         raise ValueError("give either --mask (one per style) or --labels, not both")
     if labels is not None:
+        labels = input_image(labels)
         image_io.check_image_file(labels)
         return masks.from_labels(labels, styles), [labels], {"regions": {"labels": labels}}
     if not mask:
@@ -223,6 +229,7 @@ def _masks(mask: tuple[str, ...], labels: str | None, styles: int):
     if len(mask) != styles:
         raise ValueError(f"give one --mask per style ('all' for everywhere): "
                          f"{len(mask)} masks for {styles} styles")
+    mask = tuple(m if m == "all" else input_image(m) for m in mask)
     files = [m for m in mask if m != "all"]
     return [None if m == "all" else m for m in mask], files, {"regions": {"masks": list(mask)}}
 

@@ -9,14 +9,13 @@ of the image.
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from ..devices import Runtime
+from ..examples import bundled_image
 from ..image_io import load_image, tensor_to_pil
 from ..models.vgg import FeatureExtractor
 from ..optimize import run_network
@@ -28,11 +27,6 @@ DEFAULT_IMAGE = "content/chelsea_cat.png"
 # Anchors of a perceptually ordered dark-to-bright colour map (close to matplotlib's inferno).
 HEAT = np.array([(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66),
                  (245, 125, 21), (250, 193, 39), (252, 255, 164)], dtype=np.float32)
-
-
-def bundled_image(name: str) -> str:
-    """Path of a bundled example, e.g. ``"content/chelsea_cat.png"``."""
-    return str(resources.files("painterly") / "data" / name)
 
 
 def load_input(image: ImageLike | None, long_edge: int) -> torch.Tensor:

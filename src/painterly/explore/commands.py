@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .. import __version__, image_io
 from ..devices import resolve_runtime
+from ..examples import input_image
 from .activations import activation_maps
 from .common import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, ExploreProgress, write_json
 from .figures import make_figures
@@ -105,6 +106,11 @@ class ProgressBar:
             self.bar.close()
 
 
+def _image(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An image argument: a path or a bundled example's name (None: the command's default)."""
+    return None if value is None else input_image(value)
+
+
 def _check_outputs(output: Path, json_path: Path | None, overwrite: bool, inputs=()) -> None:
     """Fail before any work: image extension, existing files, folders, JSON path."""
     image_io.check_output_path(output, overwrite=overwrite, inputs=inputs)
@@ -158,7 +164,7 @@ def explore() -> None:
               help="channels to show: 0-15, 3,7,12 or 0-3,8")
 @click.option("--top", type=click.IntRange(min=1), default=None,
               help="instead of --channels, the K channels most active on --image")
-@click.option("--image", type=click.Path(dir_okay=False), default=None,
+@click.option("--image", type=click.Path(dir_okay=False), default=None, callback=_image,
               help="image for --top [default: the bundled cat photo]")
 @click.option("--columns", type=click.IntRange(min=1), default=None, help="grid columns")
 @click.option("--pooling", type=click.Choice(["max", "avg"]), default="max", show_default=True,
@@ -175,7 +181,8 @@ def neurons(ctx, layer, channels, top, image, columns, pooling, output, json_pat
 
 
 @explore.command(short_help="an image rebuilt from one layer at a time (Fig. 1, top)")
-@click.argument("content", required=False, type=click.Path(dir_okay=False))
+@click.argument("content", required=False, type=click.Path(dir_okay=False),
+                callback=_image)
 @click.option("--layers", default=",".join(PAPER_CONTENT_LAYERS), show_default=True,
               help="layers to reconstruct from, each on its own")
 @click.option("--tv-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
@@ -195,7 +202,8 @@ def reconstruct(ctx, content, layers, tv_weight, output, json_path, size, steps,
 
 
 @explore.command(short_help="textures from growing sets of style layers (Fig. 1, bottom)")
-@click.argument("style", required=False, type=click.Path(dir_okay=False))
+@click.argument("style", required=False, type=click.Path(dir_okay=False),
+                callback=_image)
 @click.option("--layers", default=",".join(PAPER_STYLE_LAYERS), show_default=True,
               help="column k matches the Gram matrices of the first k of these layers")
 @click.option("--style-size", type=click.IntRange(min=16), default=None,
@@ -213,8 +221,10 @@ def style(ctx, style, layers, style_size, output, json_path, size, steps, seed, 
 
 
 @explore.command(short_help="style weight against style depth (Fig. 3)")
-@click.argument("content", required=False, type=click.Path(dir_okay=False))
-@click.argument("style", required=False, type=click.Path(dir_okay=False))
+@click.argument("content", required=False, type=click.Path(dir_okay=False),
+                callback=_image)
+@click.argument("style", required=False, type=click.Path(dir_okay=False),
+                callback=_image)
 @click.option("--style-weights", default=",".join(f"{w:g}" for w in DEFAULT_STYLE_WEIGHTS),
               show_default=True, help="one column per painterly style weight (content weight 1)")
 @click.option("--layers", default=",".join(PAPER_STYLE_LAYERS), show_default=True,
@@ -237,7 +247,8 @@ def tradeoff(ctx, content, style, style_weights, layers, content_layer, output, 
 
 
 @explore.command(short_help="where a layer's strongest channels respond on an image")
-@click.argument("image", required=False, type=click.Path(dir_okay=False))
+@click.argument("image", required=False, type=click.Path(dir_okay=False),
+                callback=_image)
 @click.option("--layer", default="conv4_1", show_default=True, help="the layer to look into")
 @click.option("--top", type=click.IntRange(min=1), default=9, show_default=True,
               help="how many of the strongest channels to show")

@@ -1,0 +1,92 @@
+"""Bundled pictures by name (``painterly examples``) and what they resolve to."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import painterly
+from painterly import cli, image_io
+from painterly.examples import example_path, examples, find_example, input_image, resolve_image
+
+
+def run(*args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], prog_name="painterly")
+
+
+def test_every_bundled_picture_has_a_name():
+    found = {e.name: e for e in examples()}
+    assert {"chelsea_cat", "coffee", "starry_night", "great_wave", "chelsea_cat_labels"} <= set(found)
+    assert found["chelsea_cat"].kind == "photo" and found["starry_night"].kind == "painting"
+    assert found["chelsea_cat_mask"].kind == "mask"
+    assert all(e.path.is_file() and e.path.suffix != ".md" for e in found.values())
+    assert find_example("starry_night.jpg") == find_example("starry_night")
+    assert find_example("nope") is None
+    with pytest.raises(ValueError, match="no bundled image 'nope'; bundled examples: .*coffee"):
+        example_path("nope")
+
+
+def test_a_file_always_wins_over_a_bundled_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_image("chelsea_cat") == str(example_path("chelsea_cat"))
+    for name in ("chelsea_cat", "starry_night.jpg"):
+        (tmp_path / name).mkdir()  # anything there, even a folder, is the user's
+        assert resolve_image(name) == name == input_image(name)
+    with pytest.raises(image_io.ImageError, match=r"cannot read 'cat\.png': no such file; "
+                                                  r"bundled examples: astronaut, chelsea_cat"):
+        input_image("cat.png")
+
+
+def test_examples_command_lists_the_names():
+    result = run("examples")
+    assert result.exit_code == 0
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert ["chelsea_cat", "photo"] in rows and ["starry_night", "painting"] in rows
+    paths = run("examples", "--paths").stdout
+    assert str(example_path("great_wave")) in paths
+
+
+@pytest.fixture
+def fake_stylize(monkeypatch):
+    calls = []
+
+    def fake(content, style, config, *, callback=None, extractor=None, **kwargs):
+        calls.append((content, style, kwargs))
+        return Image.new("RGB", (30, 20), (128, 128, 128))
+    monkeypatch.setattr(painterly.pipeline, "stylize", fake)
+    return calls
+
+
+def test_stylize_takes_bundled_names(tmp_path, fake_stylize):
+    out = tmp_path / "out.png"
+    result = run("stylize", "chelsea_cat", "starry_night:0.5", "great_wave.jpg", "-o", out,
+                 "--labels", "chelsea_cat_labels", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    content, styles, _ = fake_stylize[0]
+    assert content == str(example_path("chelsea_cat"))
+    assert styles == [(str(example_path("starry_night")), 0.5),
+                      (str(example_path("great_wave")), 1.0)]
+    record = json.loads(image_io.read_png_metadata(out)["painterly"])
+    assert record["regions"]["labels"] == str(example_path("chelsea_cat_labels"))
+
+
+def test_an_unknown_name_is_a_missing_file_with_the_names(tmp_path, fake_stylize):
+    result = run("stylize", "chelsea_cat", "starry_nite", "-o", tmp_path / "out.png")
+    assert result.exit_code == 2 and not fake_stylize
+    assert result.stderr.strip().splitlines() == [
+        "painterly: error: cannot read 'starry_nite': no such file; bundled examples: "
+        + ", ".join(e.name for e in examples()) + " (`painterly examples` lists them)"]
+
+
+def test_fast_and_explore_take_bundled_names(tmp_path):
+    out = tmp_path / "fast.png"
+    result = run("fast", "coffee", "--style", "starry_night", "--size", "32", "-o", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(image_io.read_png_metadata(out)["painterly"])
+    assert record["content"] == str(example_path("coffee"))
+    result = run("explore", "activations", "nope", "-o", tmp_path / "maps.png")
+    assert result.exit_code == 2 and "cannot read 'nope': no such file; bundled" in result.stderr
+
