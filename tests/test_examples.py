@@ -1,15 +1,17 @@
-"""Bundled pictures by name (``painterly examples``) and what they resolve to."""
+"""Bundled pictures by name (``painterly examples``) and the ``--threads`` option."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 import painterly
 from painterly import cli, image_io
+from painterly.cli import common
 from painterly.examples import example_path, examples, find_example, input_image, resolve_image
 
 
@@ -90,3 +92,36 @@ def test_fast_and_explore_take_bundled_names(tmp_path):
     result = run("explore", "activations", "nope", "-o", tmp_path / "maps.png")
     assert result.exit_code == 2 and "cannot read 'nope': no such file; bundled" in result.stderr
 
+
+# ------------------------------------------------------------------------------ threads
+
+@pytest.fixture
+def keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_option_sets_torch_threads(tmp_path, keep_threads):
+    for command in ("stylize", "demo", "fast", "train", "studio"):
+        assert "--threads N" in run(command, "--help").stdout, command
+    assert "--threads N" in run("explore", "neurons", "--help").stdout
+    result = run("fast", "coffee", "--style", "starry_night", "--size", "32",
+                 "-o", tmp_path / "a.png", "--quiet", "--threads", "1")
+    assert result.exit_code == 0 and torch.get_num_threads() == 1
+    assert run("stylize", "--threads", "-1", "a", "b", "-o", "c.png").exit_code == 2
+
+
+def test_automatic_threads_count_idle_cores(monkeypatch, keep_threads):
+    common.auto_threads.cache_clear()
+    monkeypatch.setattr(common, "_TORCH_THREADS", 4)
+    samples = iter([{"cpu0": (0, 0), "cpu1": (0, 0), "cpu9": (0, 0)},
+                    {"cpu0": (10, 10), "cpu1": (0, 10), "cpu9": (10, 10)}])  # cpu9 not ours
+    monkeypatch.setattr(common, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common.time, "sleep", lambda seconds: None)
+    assert common.auto_threads() == 1  # one of our two cores was busy
+    common.auto_threads.cache_clear()
+    monkeypatch.setattr(common, "_cpu_times", lambda: (_ for _ in ()).throw(OSError("no /proc")))
+    assert common.auto_threads() == 4  # cannot tell: torch's default
+    common.auto_threads.cache_clear()

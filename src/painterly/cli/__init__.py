@@ -34,7 +34,7 @@ import click  # noqa: E402  (the imports below take a second or two: PyTorch)
 from .. import __version__
 from ..explore.commands import explore
 from ..web.server import studio_command
-from .common import EXIT_INTERRUPTED, PROG, Painterly, param_type
+from .common import EXIT_INTERRUPTED, PROG, Painterly, add_threads_option, param_type
 from .examples import examples_command
 from .fast import export_command, fast_command, styles_command, train_command
 from .stylize import default_demo_output, demo, parse_style, stylize
@@ -51,6 +51,8 @@ def cli() -> None:
 for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
                 examples_command, explore, studio_command):
     cli.add_command(command)
+for command in (stylize, demo, fast_command, train_command, explore, studio_command):
+    add_threads_option(command)  # the commands that compute
 
 
 if _GUARD:

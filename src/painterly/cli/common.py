@@ -15,14 +15,18 @@ Exit codes (errors are converted in one place, :meth:`Painterly.invoke`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import sys
+import time
 import traceback
 import typing
 from collections.abc import Callable
 from typing import Literal, get_args, get_origin
 
 import click
+import torch
 
 from ..config import StyleConfig
 
@@ -94,6 +98,66 @@ def make_config(settings: dict) -> StyleConfig:
     """A StyleConfig from the parsed options that name its fields (others are ignored)."""
     names = {f.name for f in dataclasses.fields(StyleConfig)}
     return StyleConfig(**{k: v for k, v in settings.items() if k in names})
+
+
+# ------------------------------------------------------------ images and threads
+
+_TORCH_THREADS = torch.get_num_threads()
+THREADS_HELP = ("CPU threads for PyTorch; 0: one per idle core (measured for 0.1 s, at least "
+                "1): threads on busy cores wait for each other")
+
+
+def _cpu_times() -> dict[str, tuple[int, int]]:
+    """Per CPU (``cpu0``, ...): (idle, total) jiffies since boot, from Linux's /proc/stat."""
+    times = {}
+    with open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                numbers = [int(f) for f in fields[:8]]
+                times[name] = (numbers[3] + numbers[4], sum(numbers))
+    return times
+
+
+@functools.cache
+def auto_threads(sample: float = 0.1) -> int:
+    """One thread per core this process may use that was idle during ``sample`` seconds
+    (at most torch's default, at least 1); torch's default where that cannot be measured.
+    Measured once per process."""
+    try:
+        allowed = {f"cpu{n}" for n in os.sched_getaffinity(0)}
+        before = _cpu_times()
+        time.sleep(sample)
+        after = _cpu_times()
+    except (OSError, AttributeError, ValueError):  # not Linux
+        return _TORCH_THREADS
+    idle = 0.0
+    for cpu in allowed & before.keys() & after.keys():
+        total = after[cpu][1] - before[cpu][1]
+        idle += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 1.0
+    return max(1, min(_TORCH_THREADS, round(idle)))
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if not ctx.resilient_parsing:
+        torch.set_num_threads(value or auto_threads())
+    return value
+
+
+def threads_option() -> click.Option:
+    """``--threads N``, applied while parsing (so it needs no parameter in the command)."""
+    return click.Option(["--threads"], type=click.IntRange(min=0), default=0, show_default=True,
+                        metavar="N", expose_value=False, callback=_set_threads, help=THREADS_HELP)
+
+
+def add_threads_option(command: click.Command) -> click.Command:
+    """Give ``command`` (and every subcommand of a group) the ``--threads`` option."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_threads_option(sub)
+    elif not any(p.name == "threads" for p in command.params):
+        command.params.append(threads_option())
+    return command
 
 
 # ------------------------------------------------------------- the one error handler
