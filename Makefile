@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/painterly demo -o out/demo.png
+	$(BIN)/painterly demo -o out/demo.png --overwrite
 
 test: install-dev
 	$(BIN)/python -m pytest

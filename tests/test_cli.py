@@ -427,6 +427,10 @@ def test_demo_replaces_only_its_own_output(tmp_path, monkeypatch, fake_stylize):
     assert_one_line_error(run("demo", "-o", foreign), "already exists")
     assert foreign.read_bytes() == before
     assert run("demo", "-o", foreign, "--overwrite", "--quiet").exit_code == 0
+    # a file named with -o is the user's, even when an earlier demo wrote it
+    before = foreign.read_bytes()
+    assert_one_line_error(run("demo", "-o", foreign), "already exists")
+    assert foreign.read_bytes() == before
 
 
 # -------------------------------------------------------------- as a real process

@@ -256,14 +256,19 @@ def _is_demo_output(path: Path) -> bool:
 @config_options(DEMO_OVERRIDES)
 @output_options
 def demo(ctx, output, overwrite, quiet, verbose, **settings):
-    """Paint the bundled cat photo like The Starry Night (library defaults)."""
+    """Paint the bundled cat photo like The Starry Night (library defaults).
+
+    The default output is replaced by the next demo; a file given with -o is never replaced
+    without --overwrite."""
     setup(ctx, verbose)
     data = resources.files(PROG) / "data"
     content, style = str(data / DEMO_CONTENT), str(data / DEMO_STYLE)
     out = output or default_demo_output()
     if out.suffix.lower() in image_io.OUTPUT_FORMATS and not out.parent.exists():
         out.parent.mkdir(parents=True)
-    overwrite = overwrite or _is_demo_output(out)
+    # Only the default output, in painterly's own folder, is replaced without --overwrite
+    # (when an earlier demo wrote it); a file named with -o is the user's, as for stylize.
+    overwrite = overwrite or (output is None and _is_demo_output(out))
     out = _render(ctx, content, [(style, 1.0)], make_config(settings), out,
                   overwrite=overwrite, quiet=quiet, demo=True)
     click.echo(str(out))
