@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .. import __version__, image_io, masks, multiscale, pipeline
 from ..config import InitKind, StyleConfig
 from ..devices import resolve_runtime
+from ..specs import parse_weighted
 from ..examples import input_image
 from ..optimize import Progress
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
@@ -37,19 +38,11 @@ MAX_SAVES = 10_000
 def parse_style(text: str) -> tuple[str, float]:
     """``path`` or ``path:weight`` -> (path, weight); the weight defaults to 1.
 
-    Only the text after the LAST colon is tried, and only a number counts as a weight, so
-    ``C:\\art\\wave.jpg`` and ``a:b.jpg`` stay paths. Raises ValueError for a weight < 0.
+    See :func:`painterly.specs.parse_weighted`: ``C:\\art\\wave.jpg`` and ``a:b.jpg`` stay
+    paths, ``wave.jpg:abc`` (where wave.jpg exists) is a bad weight. Raises ValueError for a
+    weight that is not a finite number >= 0.
     """
-    path, sep, tail = text.rpartition(":")
-    try:
-        weight = float(tail)
-    except ValueError:
-        return text, 1.0
-    if not sep or not path:
-        return text, 1.0
-    if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"style weight in {text!r} must be a finite number >= 0, got {tail!r}")
-    return path, weight
+    return parse_weighted(text)
 
 
 # ------------------------------------------------------------------- checks, then run

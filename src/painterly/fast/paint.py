@@ -15,7 +15,6 @@ reproduce the whole image to float rounding (tested).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 
 from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
+from ..specs import parse_weighted
 from .network import TransformerNet
 from .store import BUNDLED_DIR, FastStyles, StyleError, bundled_styles, is_style_folder, \
     load_styles, user_styles
@@ -31,21 +31,29 @@ from .store import BUNDLED_DIR, FastStyles, StyleError, bundled_styles, is_style
 TILE_CONTEXT = 64
 """Pixels of context a tile sees on each side beyond its box (about the network's reach)."""
 DEFAULT_TILE = 1024
+MIN_SIDE = 5
+"""The network's first convolution reflects 4 pixels at each border: each side needs 5."""
 PreserveColor = str  # "none" | "luminance" | "histogram"
 
 
 def parse_style_spec(spec: str) -> tuple[str, float]:
-    """``NAME|FOLDER[:WEIGHT]`` -> (NAME or FOLDER, weight); the weight defaults to 1."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and head:
-        try:
-            weight = float(tail)
-        except ValueError:
-            return spec, 1.0
-        if not (math.isfinite(weight) and weight >= 0):
-            raise StyleError(f"style weight in {spec!r} must be a finite number >= 0")
-        return head, weight
-    return spec, 1.0
+    """``NAME|FOLDER[:WEIGHT]`` -> (NAME or FOLDER, weight); the weight defaults to 1.
+
+    Parsed as the optimiser's STYLE[:WEIGHT] (:func:`painterly.specs.parse_weighted`);
+    ``starry_night:abc`` is a bad weight, not an unknown style. Raises StyleError.
+    """
+    try:
+        return parse_weighted(spec, exists=_is_style)
+    except ValueError as exc:
+        raise StyleError(str(exc)) from None
+
+
+def _is_style(name: str) -> bool:
+    try:
+        locate_style(name)
+    except StyleError:
+        return False
+    return True
 
 
 def locate_style(name: str) -> tuple[Path, str | None]:
@@ -158,6 +166,10 @@ class FastPainter:
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if min(image.shape[-2:]) < MIN_SIDE:
+            h, w = image.shape[-2:]
+            raise ValueError(f"the picture is {w}x{h} px; a fast style needs at least {MIN_SIDE} px "
+                             "on each side")
         image = image.to(self.runtime.device, torch.float32)
         if max(image.shape[-2:]) <= self.tile_size:
             painted = self._run(image)
@@ -181,6 +193,9 @@ class FastPainter:
         h, w = image.shape[-2:]
         scale = min(1.0, self.statistics_edge / max(h, w))
         small = image if scale == 1.0 else F.interpolate(image, scale_factor=scale, mode="area")
+        if min(small.shape[-2:]) < MIN_SIDE:  # a long, narrow picture: keep the short side
+            small = F.interpolate(image, size=(max(MIN_SIDE, round(h * scale)),
+                                               max(MIN_SIDE, round(w * scale))), mode="area")
         out = torch.zeros_like(image)
         try:
             self._set_fixed(self._statistics(small))
