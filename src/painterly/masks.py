@@ -93,11 +93,26 @@ def from_labels(source: str | os.PathLike | Image.Image, n_styles: int) -> list[
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     regions = [tuple(c) for c in colours if tuple(c) != (0, 0, 0)]
     if len(regions) != n_styles:
+        name = f" {_name(source)}" if isinstance(source, (str, os.PathLike)) else ""
         raise ValueError(
-            f"the label image has {len(regions)} colours besides black but there are "
-            f"{n_styles} styles; it needs one colour per style (saved as PNG)")
+            f"the label image{name} has {len(regions)} colour{'s' * (len(regions) != 1)} "
+            f"besides black but there are {n_styles} styles; it needs one colour per style "
+            "(saved as PNG)")
     return [torch.from_numpy(np.all(pixels == c, axis=-1).astype(np.float32))[None, None]
             for c in regions]
+
+
+def _name(source: object) -> str:
+    return repr(str(source))
+
+
+def check_aspect(mask_size: tuple[int, int], photo_size: tuple[int, int], name: str) -> None:
+    """ValueError naming the mask unless its (width, height) has the photo's aspect ratio
+    (within ASPECT_TOLERANCE). ``name``: how the message calls it, e.g. ``mask 'sky.png'``."""
+    (w, h), (width, height) = mask_size, photo_size
+    if abs((w / h) / (width / height) - 1) > ASPECT_TOLERANCE:
+        raise ValueError(f"{name} is {w}x{h} but the photo is {width}x{height}; "
+                         "a mask needs the photo's aspect ratio")
 
 
 def fit_guides(masks: Sequence[MaskInput | None], size: tuple[int, int]) -> torch.Tensor:
@@ -113,9 +128,8 @@ def fit_guides(masks: Sequence[MaskInput | None], size: tuple[int, int]) -> torc
             continue
         mask = load_mask(source)
         h, w = mask.shape[-2:]
-        if abs((w / h) / (width / height) - 1) > ASPECT_TOLERANCE:
-            raise ValueError(f"mask {index} is {w}x{h} but the photo is {width}x{height}; "
-                             "a mask needs the photo's aspect ratio")
+        named = isinstance(source, (str, os.PathLike))
+        check_aspect((w, h), (width, height), f"mask {_name(source) if named else index}")
         guides.append(resize_guides(mask, size))
     return torch.cat(guides)
 

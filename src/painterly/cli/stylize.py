@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .. import __version__, image_io, masks, multiscale, pipeline
 from ..config import InitKind, StyleConfig
 from ..devices import resolve_runtime
+from ..models.weights import check_weights_file
 from ..specs import parse_weighted
 from ..examples import input_image
 from ..optimize import Progress
@@ -65,8 +66,10 @@ def _check_run(content, styles, config: StyleConfig, out: Path, overwrite: bool,
         inputs.append(config.init)
     inputs += list(mask_files)
     sizes = [image_io.check_image_file(path) for path in inputs]
-    if config.weights is not None and not Path(config.weights).is_file():
-        raise ValueError(f"cannot read weights {config.weights!r}: no such file")
+    for path, size in zip(mask_files, sizes[len(sizes) - len(mask_files):]):
+        masks.check_aspect(size, sizes[0], repr(str(path)))
+    if config.weights is not None:
+        check_weights_file(config.weights)
     kept = sum(1 for _, weight in styles if weight > 0)
     plans = pipeline.plan(sizes[0], sizes[1:len(styles) + 1], config, masks=kept if masked else 0,
                           names=[repr(str(path)) for path in inputs[:len(styles) + 1]])
