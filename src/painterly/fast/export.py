@@ -39,7 +39,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .. import __version__
+from .. import __version__, image_io
 from .network import TransformerNet
 from .store import FastStyles, write_atomically
 
@@ -164,17 +164,8 @@ def check_onnx_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
     if out.suffix.lower() != ".onnx":
         found = f"extension {out.suffix!r}" if out.suffix else "no file extension"
         raise ValueError(f"cannot write {name}: {found}; an ONNX file's name ends in .onnx")
-    if out.is_dir():
-        raise ValueError(f"cannot write {name}: is a directory")
-    if out.exists() and not overwrite:
-        raise ValueError(f"cannot write {name}: file already exists (use --overwrite)")
-    folder = out.parent
-    if not folder.is_dir():
-        state = "does not exist" if not folder.exists() else "is not a folder"
-        raise ValueError(f"cannot write {name}: folder '{folder}' {state}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {name}: folder '{folder}' is not writable")
-    return out
+    # Name length, directories, FIFOs, link loops, existing files, the folder: as for images.
+    return image_io.check_writable(out, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------- running and checking

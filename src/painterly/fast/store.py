@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .. import image_io
 from .network import NetworkShape, TransformerNet
 
 FORMAT = "painterly-fast-style"
@@ -119,7 +119,7 @@ def _reason(error: BaseException) -> str:
 def write_atomically(path: Path, write) -> None:
     """``write(temporary path)``, flush it to disk, then rename it to ``path``; the file
     gets the permissions the umask gives new files (safetensors writes 0600)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = image_io.temporary_path(path)  # short: a long name still gets a valid temporary
     try:
         write(str(tmp))
         umask = os.umask(0)
