@@ -217,9 +217,10 @@ def _pillow_warnings(name: str) -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    for warning in caught:
-        if not issubclass(warning.category, Image.DecompressionBombWarning):
-            log.info("%s: %s", name, " ".join(str(warning.message).split()))
+    messages = [" ".join(str(w.message).split()) for w in caught
+                if not issubclass(w.category, Image.DecompressionBombWarning)]
+    for message in dict.fromkeys(messages):  # once each, in order
+        log.info("%s: %s", name, message)
 
 
 def open_image(source: _PathLike | Image.Image, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
