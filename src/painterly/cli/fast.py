@@ -19,7 +19,7 @@ from .. import __version__, image_io
 from ..devices import resolve_runtime
 from ..examples import input_image
 from ..fast import DEFAULT_SIZE, FastPainter, TrainConfig, TrainingInterrupted, load_mix, train
-from ..fast.paint import DEFAULT_TILE
+from ..fast.paint import DEFAULT_TILE, MIN_SIDE
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
 from ..fast.train import ADD_TO_STEPS
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
@@ -74,7 +74,11 @@ def fast_command(ctx, photos, style, output, size, preserve_color, fmt, tile_siz
         raise ValueError(f"--size must be 0 (keep each photo's size) or at least 16, got {size}")
     inputs = _photo_files(photos)
     for source in inputs:
-        image_io.check_image_file(source)
+        width, height = image_io.check_image_file(source)
+        w, h = image_io.size_for_long_edge(width, height, size or max(width, height))
+        if min(w, h) < MIN_SIDE:
+            raise ValueError(f"{str(source)!r} ({width}x{height} px) is too narrow: painted at "
+                             f"{w}x{h} px, and the network needs at least {MIN_SIDE} px on each side")
     styles, mix = load_mix(style)
     jobs = _output_paths(inputs, output, fmt, single=len(photos) == 1 and not Path(photos[0]).is_dir())
     for _, target in jobs:
