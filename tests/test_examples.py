@@ -31,6 +31,11 @@ def test_every_bundled_picture_has_a_name():
         example_path("nope")
 
 
+def test_image_error_is_exported():
+    assert painterly.ImageError is image_io.ImageError and "ImageError" in painterly.__all__
+    assert issubclass(image_io.OutputError, painterly.ImageError)
+
+
 def test_a_file_always_wins_over_a_bundled_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_image("chelsea_cat") == str(example_path("chelsea_cat"))
