@@ -443,7 +443,9 @@ def test_process_version(tmp_path):
 def test_process_errors_are_one_line(tmp_path, style_png):
     done = run_process("stylize", "missing.png", style_png, "-o", "out.png", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == ["painterly: error: cannot read 'missing.png': no such file"]
+    [line] = done.stderr.splitlines()
+    assert line.startswith("painterly: error: cannot read 'missing.png': no such file; bundled ")
+    assert line.endswith("(`painterly examples` lists them)")
     usage = run_process("stylize", style_png, style_png, "-o", "o.png", "--precision", "x",
                         cwd=tmp_path)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
