@@ -111,3 +111,80 @@ def test_painter_keeps_the_photos_size_and_range():
         painter.paint(photo, [(painter.style(painting), 0.0)])
     with pytest.raises(ValueError, match="no decoder for relu4_1"):
         UniversalPainter(decoders, levels=("relu4_1",))
+
+
+@pytest.mark.slow
+def test_tiles_with_the_whole_pictures_whitening_reproduce_the_whole_picture():
+    torch.manual_seed(0)
+    decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
+    whole = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=256)
+    tiled = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=64, tile_overlap=16)
+    tiled.statistics_edge = 256  # whiten with the whole picture's statistics, not a shrunk copy
+    photo = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 7), size=(96, 140), mode="bilinear")
+    stats = whole.style(torch.rand(1, 3, 40, 40))
+    expected = whole.paint(photo, [(stats, 1.0)])
+    got = tiled.paint(photo, [(stats, 1.0)])
+    assert got.shape == photo.shape
+    # random decoders amplify float rounding (the order of the sums differs in a tile)
+    assert torch.allclose(got, expected, atol=5e-3)
+
+
+@pytest.fixture
+def random_decoders(tmp_path, monkeypatch):
+    """Untrained decoders at every level, installed as the bundled ones."""
+    import painterly.fast.decoders as module
+
+    torch.manual_seed(0)
+    folder = save_decoders(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}),
+                           tmp_path / "decoders")
+    monkeypatch.setattr(module, "BUNDLED_DIR", folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_fast_command_takes_a_painting_picture_as_the_style(random_decoders, content_png,
+                                                            style_png, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from painterly.cli import cli
+
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["fast", str(content_png), "--style", f"{style_png}:1",
+                                      "--strength", "0.7", "--size", "0", "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == Image.open(content_png).size
+    assert '"engine": "universal"' in Image.open(out).info["painterly"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--style", "starry_night", "--style", "STYLE_PNG"], "not both"),
+    (["--style", "STYLE_PNG", "--strength", "2"], "strength"),
+    (["--style", "MISSING.png"], "MISSING.png"),
+])
+def test_fast_command_refuses_bad_painting_arguments(args, message, content_png, style_png, tmp_path):
+    from click.testing import CliRunner
+
+    from painterly.cli import cli
+
+    args = [a.replace("STYLE_PNG", str(style_png)) for a in args]
+    result = CliRunner().invoke(cli, ["fast", str(content_png), *args, "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_pictures_too_small_for_relu4_1_are_refused(content_png, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from painterly.cli import cli
+
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (40, 10), "red").save(tiny)
+    result = CliRunner().invoke(cli, ["fast", str(content_png), "--style", str(tiny),
+                                      "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "tiny.png" in result.output and "16 px" in result.output
+    result = CliRunner().invoke(cli, ["fast", str(tiny), "--style", str(content_png), "--size", "0",
+                                      "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "tiny.png" in result.output and "16 px" in result.output

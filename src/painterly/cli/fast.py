@@ -18,8 +18,10 @@ from tqdm import tqdm
 from .. import __version__, image_io
 from ..devices import resolve_runtime
 from ..examples import input_image
-from ..fast import DEFAULT_SIZE, FastPainter, TrainConfig, TrainingInterrupted, load_mix, train
-from ..fast.paint import DEFAULT_TILE, MIN_SIDE
+from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrupted,
+                    are_painting_files, load_mix, make_painter, train)
+from ..fast import wct
+from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
 from ..fast.train import ADD_TO_STEPS
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
@@ -43,8 +45,11 @@ def _runtime_options(func):
 @click.command("fast", no_args_is_help=True)
 @click.argument("photos", nargs=-1, required=True, metavar="PHOTO|FOLDER...")
 @click.option("-s", "--style", "style", multiple=True, required=True, metavar="STYLE[:WEIGHT]",
-              help="a bundled or your own style name (see `painterly styles`), or a style "
-                   "folder; repeat to blend styles of one network by weight")
+              help="a bundled or your own style name (see `painterly styles`), a style "
+                   "folder, or a picture of any painting (no training needed); repeat to "
+                   "blend by weight")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="for painting pictures: how far the photo moves towards the painting")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="output image for one photo; a folder for several photos or a folder")
 @click.option("--size", type=click.IntRange(min=0), default=DEFAULT_SIZE, show_default=True,
@@ -59,38 +64,52 @@ def _runtime_options(func):
               help="paint images larger than this on a side in tiles (flat memory, no seams)")
 @_runtime_options
 @output_options
-def fast_command(ctx, photos, style, output, size, preserve_color, fmt, tile_size, device, precision,
-         overwrite, quiet, verbose):
-    """Paint PHOTOs with a fast style in one pass (a network trained for the style).
+def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt, tile_size, device,
+                 precision, overwrite, quiet, verbose):
+    """Paint PHOTOs in one pass: with a fast style (a network trained for it), or with any
+    picture of a painting (universal style transfer, no training).
 
     Examples: painterly fast photo.jpg --style starry_night -o out.png
 
     painterly fast chelsea_cat --style starry_night -o out.png   (a bundled photo by name)
+
+    painterly fast photo.jpg --style my_painting.jpg --strength 0.8 -o out.png
 
     painterly fast holiday/ --style the_scream:0.7 --style great_wave:0.3 -o painted/
     """
     setup(ctx, verbose)
     if 0 < size < 16:
         raise ValueError(f"--size must be 0 (keep each photo's size) or at least 16, got {size}")
+    universal = are_painting_files(style)
+    least = wct.MIN_SIDE if universal else MIN_SIDE
     inputs = _photo_files(photos)
     for source in inputs:
         width, height = image_io.check_image_file(source)
         w, h = image_io.size_for_long_edge(width, height, size or max(width, height))
-        if min(w, h) < MIN_SIDE:
+        if min(w, h) < least:
             raise ValueError(f"{str(source)!r} ({width}x{height} px) is too narrow: painted at "
-                             f"{w}x{h} px, and the network needs at least {MIN_SIDE} px on each side")
-    styles, mix = load_mix(style)
+                             f"{w}x{h} px, and the network needs at least {least} px on each side")
+    if universal:
+        for spec in style:
+            width, height = image_io.check_image_file(parse_style_spec(spec)[0])
+            if min(width, height) < least:
+                raise ValueError(f"painting {parse_style_spec(spec)[0]!r} ({width}x{height} px) "
+                                 f"is too small: it needs at least {least} px on each side")
+    else:
+        load_mix(style)  # every style found before anything is written
     jobs = _output_paths(inputs, output, fmt, single=len(photos) == 1 and not Path(photos[0]).is_dir())
     for _, target in jobs:
         image_io.check_output_path(target, overwrite=overwrite, inputs=inputs)
     runtime = resolve_runtime(device, precision)
     if not quiet:
         click.echo(f"{PROG}: {runtime.describe()}", err=True)
-    painter = FastPainter(styles, mix, runtime=runtime, tile_size=tile_size,
-                          preserve_color=preserve_color)
+    painter = make_painter(style, strength=strength, preserve_color=preserve_color,
+                           runtime=runtime, tile_size=tile_size)
     ctx.meta[STARTED] = True
     record = {"version": __version__, "engine": "fast", "styles": list(style), "size": size,
               "preserve_color": preserve_color}
+    if isinstance(painter, PaintingPainter):
+        record.update(engine="universal", strength=strength)
     done = 0
     try:
         for source, target in tqdm(jobs, disable=quiet or len(jobs) == 1, file=sys.stderr,

@@ -26,6 +26,9 @@ from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
 
+MIN_SIDE = 16
+"""Smallest side, in pixels, of a picture to paint or take a painting's statistics from:
+relu4_1 is 1/8 of it, and its decoder's reflection padding needs at least 2 responses."""
 RELATIVE_EIGEN_FLOOR = 1e-5
 """Eigenvalues below this fraction of the largest are treated as zero (no division by them)."""
 
@@ -127,6 +130,7 @@ class UniversalPainter:
     @torch.inference_mode()
     def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
         """painting (1,3,h,w) in [0,1] -> its statistics at every level."""
+        _check_side(painting, "painting")
         features = self._encode(_pad_to_multiple(painting.float(), 8), self.levels)
         return {layer: feature_stats(features[layer]) for layer in self.levels}
 
@@ -146,6 +150,7 @@ class UniversalPainter:
         if not styles or not total > 0:
             raise ValueError("give at least one painting with a positive weight")
         pairs = [(stats, weight / total) for stats, weight in styles if weight > 0]
+        _check_side(photo, "photo")
         photo = photo.to(self.runtime.device, torch.float32)
         if max(photo.shape[-2:]) <= self.tile_size:
             painted = self._levels(photo, pairs, strength)
@@ -175,7 +180,8 @@ class UniversalPainter:
         transforms of the whole picture shrunk to one tile."""
         h, w = photo.shape[-2:]
         scale = min(1.0, self.statistics_edge / max(h, w))
-        small = photo if scale == 1.0 else F.interpolate(photo, scale_factor=scale, mode="area")
+        small_size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
+        small = photo if scale == 1.0 else F.interpolate(photo, size=small_size, mode="area")
         whole: dict[str, ContentTransform] = {}
         self._levels(small, pairs, strength, record=whole)
         out = torch.zeros_like(photo)
@@ -192,6 +198,13 @@ class UniversalPainter:
 
     def _encode(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.encoder(image.to(self.runtime.device, self.runtime.dtype), layers)
+
+
+def _check_side(image: torch.Tensor, what: str) -> None:
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"the {what} is {w}x{h} px; painting with a picture of a painting needs "
+                         f"at least {MIN_SIDE} px on each side")
 
 
 def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -241,5 +254,10 @@ class PaintingPainter:
 
 
 def _shrink(image: torch.Tensor, long_edge: int) -> torch.Tensor:
-    scale = long_edge / max(image.shape[-2:])
-    return image if scale >= 1 else F.interpolate(image.float(), scale_factor=scale, mode="area")
+    """Shrink (1,3,h,w) to ``long_edge`` on its long side, never below MIN_SIDE on the other."""
+    h, w = image.shape[-2:]
+    scale = long_edge / max(h, w)
+    if scale >= 1:
+        return image
+    size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
+    return F.interpolate(image.float(), size=size, mode="area")
