@@ -60,7 +60,8 @@ def refused(result, *fragments):
     (["--seed", str(2**63)], ["seed must be an integer from 0 to"]),
     (["--seed", "-1"], ["seed must be"]),
     (["--style-layers", "relu1_1,relu1_1"], ["style_layers names 'relu1_1' more than once"]),
-    (["--iterations-per-scale", "0,0,0"], ["iterations_per_scale"]),
+    (["--iterations-per-scale", "1,2"], ["iterations_per_scale"]),
+    (["--iterations-per-scale", "1,-1,1"], ["iterations_per_scale"]),
     (["--init", ""], ["init must be"]),
 ])
 def test_refused_at_once(tmp_path, no_network, args, fragments):

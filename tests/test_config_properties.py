@@ -126,7 +126,7 @@ BAD_OPTIONS = {
     "--style-scale": ["0", "nan", "17"],
     "--tile-size": ["1", "16385"],
     "--tile-overlap": ["-1", "20000"],
-    "--iterations-per-scale": ["0,0,0", "1,2"],
+    "--iterations-per-scale": ["1,-1,1", "1,2"],
     "--init": [""],
 }
 

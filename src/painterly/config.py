@@ -237,8 +237,9 @@ def _check_steps(config: StyleConfig) -> None:
         raise ValueError(f"iterations_per_scale has {len(steps)} entries but scales is {config.scales}")
     if not all(_is_int(n) for n in steps):
         _fail("iterations_per_scale", "a tuple of integers", steps, TypeError)
-    if not all(0 <= n <= MAX_ITERATIONS for n in steps) or not any(steps):
-        _fail("iterations_per_scale", f"integers from 0 to {MAX_ITERATIONS}, not all 0", steps)
+    # All zeros is allowed: the run returns its start image (e.g. what --init fast starts from).
+    if not all(0 <= n <= MAX_ITERATIONS for n in steps):
+        _fail("iterations_per_scale", f"integers from 0 to {MAX_ITERATIONS}", steps)
 
 
 def _check_control(config: StyleConfig) -> None:
