@@ -458,3 +458,10 @@ def test_process_stylize(tmp_path, content_png, style_png):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "out.webp\n" and "Traceback" not in done.stderr
     assert Image.open(tmp_path / "out.webp").format == "WEBP"
+
+
+def test_a_bundled_painting_with_a_bad_weight_is_a_bad_weight_not_a_missing_file():
+    from painterly.cli import parse_style
+
+    with pytest.raises(ValueError, match="must be a number"):
+        parse_style("starry_night:abc")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -148,3 +149,13 @@ def test_export_writes_a_checked_onnx_file(style_folder, tmp_path):
     assert again.exit_code == 2 and "already exists" in again.output
     wrong = run("export", f"{style_folder}/a", "-o", tmp_path / "a.png")
     assert wrong.exit_code == 2 and len(wrong.output.strip().splitlines()) == 1
+
+
+def test_resume_without_a_checkpoint_is_refused_before_work(tmp_path, style_png):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(style_png, photos / "a.png")
+    result = CliRunner().invoke(cli.cli, ["train", str(style_png), "--photos", str(photos),
+                                          "-o", str(tmp_path / "style"), "--resume"])
+    assert result.exit_code == 2
+    assert "nothing to resume" in result.output and "checkpoint.pt" in result.output

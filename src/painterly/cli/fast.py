@@ -23,7 +23,7 @@ from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrup
 from ..fast import wct
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
-from ..fast.train import ADD_TO_STEPS
+from ..fast.train import ADD_TO_STEPS, CHECKPOINT
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
 from .common import EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, setup
 
@@ -215,6 +215,9 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
     find_photos(photos)
     if is_style_folder(output) and not (overwrite or resume):
         raise ValueError(f"{str(output)!r} already holds a style (use --overwrite to replace it)")
+    if resume and not (output / CHECKPOINT).is_file():
+        finished = " (its run has finished)" if is_style_folder(output) else ""
+        raise ValueError(f"nothing to resume in {str(output)!r}{finished}: it has no {CHECKPOINT}")
     base = BUNDLED_DIR if add_to == "bundled" else add_to
     if settings["steps"] is None:
         settings["steps"] = ADD_TO_STEPS if add_to else TrainConfig.steps

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from ..config import InitKind, StyleConfig
 from ..devices import resolve_runtime
 from ..models.weights import check_weights_file
 from ..specs import parse_weighted
-from ..examples import input_image
+from ..examples import input_image, resolve_image
 from ..optimize import Progress
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
                      output_options, setup)
@@ -41,9 +42,10 @@ def parse_style(text: str) -> tuple[str, float]:
 
     See :func:`painterly.specs.parse_weighted`: ``C:\\art\\wave.jpg`` and ``a:b.jpg`` stay
     paths, ``wave.jpg:abc`` (where wave.jpg exists) is a bad weight. Raises ValueError for a
-    weight that is not a finite number >= 0.
+    weight that is not a finite number >= 0. Bundled paintings count as existing, so
+    ``starry_night:abc`` is a bad weight too.
     """
-    return parse_weighted(text)
+    return parse_weighted(text, exists=lambda name: os.path.lexists(resolve_image(name)))
 
 
 # ------------------------------------------------------------------- checks, then run
