@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from painterly.cli import cli
 from painterly.web import server
 
 
@@ -32,7 +33,7 @@ def run(tmp_path, *args):
 
 def test_studio_serves_on_loopback_and_stops_on_ctrl_c(tmp_path, stop_after_start, monkeypatch):
     opened = []
-    monkeypatch.setattr(server.webbrowser, "open", opened.append)
+    monkeypatch.setattr(server.webbrowser, "open", lambda url: opened.append(url) or True)
     result = run(tmp_path, "--open")
     assert result.exit_code == 0, result.output
     assert stop_after_start == [200]
@@ -52,13 +53,39 @@ def test_studio_warns_when_listening_beyond_this_machine(tmp_path, stop_after_st
     assert "http://127.0.0.1:" in result.output
 
 
-def test_busy_port_is_a_one_line_error(tmp_path):
+def test_busy_port_is_a_one_line_error_with_a_hint(tmp_path):
     with server.background(_tiny_app(tmp_path)) as url:
         port = url.rsplit(":", 1)[1]
-        result = CliRunner().invoke(server.studio_command,
-                                    ["--port", port, "--results-dir", str(tmp_path)])
-    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
+        result = CliRunner().invoke(cli, ["studio", "--port", port, "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"painterly: error: cannot listen on "
+                                                   f"127.0.0.1:{port}: address already in use")
+    assert "--port 0" in lines[0]
     assert not list(tmp_path.glob("run-*"))  # nothing was made
+
+
+def test_open_without_a_browser_says_so(tmp_path, stop_after_start, monkeypatch):
+    monkeypatch.setattr(server.webbrowser, "open", lambda url: False)  # no display
+    result = run(tmp_path, "--open")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("painterly: warning: no web browser")
+    assert "http://127.0.0.1:" in warning[0]
+
+
+def test_a_loopback_address_other_than_127_0_0_1_answers_requests(tmp_path, monkeypatch):
+    fetched = []
+
+    def wait(url, thread):
+        fetched.append(url)
+        fetched.append(urllib.request.urlopen(url + "api/config", timeout=10).status)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server, "_wait", wait)
+    result = run(tmp_path, "--host", "127.0.0.5")
+    assert result.exit_code == 0, result.output
+    assert fetched[0].startswith("http://127.0.0.5:") and fetched[1] == 200
 
 
 @pytest.mark.parametrize("host, loopback", [

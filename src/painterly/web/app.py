@@ -26,7 +26,6 @@ Routes::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -40,7 +39,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -51,10 +49,12 @@ from ..config import StyleConfig
 from ..devices import resolve_runtime
 from ..fast.store import FastStyles
 from ..models.vgg import FeatureExtractor
+from ..multiscale import min_short_side
 from . import explore_views, fast_views
-from .events import event_stream, public_job
+from .events import Streams, event_stream, public_job
 from .fast_views import FastError, FastLimits, FastStudio
-from .guards import SameOrigin, TooLarge, error, limited, read_body
+from .guards import (BadBody, Failsafe, SameOrigin, TooLarge, TrustedHosts, declared_length,
+                     error, last_event_id, limited, out_of_space, read_body, read_json, shown)
 from .jobs import Job, JobManager, QueueFull
 from .params import Limits, ParamError, choices, parse_job
 from .tasks import stylize_task
@@ -90,7 +90,8 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
     (run_dir / "results").mkdir(parents=True)
     base = base_config or StyleConfig()
     store = ImageStore(run_dir / "uploads", max_bytes=max_upload_bytes,
-                       max_pixels=max_upload_pixels, max_edge=limits.max_size)
+                       max_pixels=max_upload_pixels, max_edge=limits.max_size,
+                       min_side=min_short_side(base.content_layers + base.style_layers))
     manager = JobManager(workers=workers, max_queued=max_queued,
                          preview_interval=preview_interval)
     runtime = resolve_runtime(base.device, base.precision)
@@ -107,12 +108,12 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
 
     app = Starlette(
         routes=routes.table(),
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+        middleware=[Middleware(Failsafe), Middleware(TrustedHosts, hosts=tuple(allowed_hosts)),
                     Middleware(SameOrigin)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan)
     app.state.run_dir, app.state.jobs, app.state.images = run_dir, manager, store
-    app.state.fast = fast
+    app.state.fast, app.state.streams = fast, routes.streams
     return app
 
 
@@ -125,6 +126,7 @@ class _Routes:
         self.store, self.manager, self.base, self.limits = store, manager, base, limits
         self.extractor, self.run_dir, self.fast = extractor, run_dir, fast
         self.device = fast.runtime.describe()
+        self.streams = Streams()
 
     def table(self) -> list:
         return [
@@ -162,6 +164,7 @@ class _Routes:
                                               "seed", "preserve_color") if k in base},
             "limits": {"max_size": self.limits.max_size,
                        "max_iterations": self.limits.max_iterations,
+                       "max_work": self.limits.max_work,
                        "max_upload_bytes": self.store.max_bytes,
                        "max_upload_pixels": self.store.max_pixels},
             "preserve_color": choices("preserve_color"),
@@ -173,21 +176,22 @@ class _Routes:
     async def image_thumb(self, request: Request) -> Response:
         image_id = request.path_params["image_id"]
         if self.store.get(image_id) is None:
-            return error(404, f"no image with id {image_id!r}")
+            return error(404, f"no image with id {shown(image_id)}")
         data = await run_in_threadpool(self.store.thumbnail, image_id)
         return Response(data, media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=3600"})
 
     async def upload(self, request: Request) -> Response:
         limit = self.store.max_bytes + MULTIPART_OVERHEAD
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if (declared_length(request) or 0) > limit:
             return error(413, too_large_message("the upload", self.store.max_bytes))
         try:
             form = await limited(request, limit).form(max_files=1, max_fields=4)
         except TooLarge:
             return error(413, too_large_message("the upload", self.store.max_bytes))
         except Exception as exc:  # malformed multipart: python-multipart raises many kinds
+            if out_of_space(exc):  # (a large file is spooled to a temporary file)
+                raise
             log.info("bad upload: %s", exc)
             return error(400, "expected a multipart/form-data upload with a field named 'file'")
         try:
@@ -215,12 +219,12 @@ class _Routes:
         content, style = self.store.get(content_id), self.store.get(style_id)
         for key, image, image_id in (("content", content, content_id), ("style", style, style_id)):
             if image is None:
-                return error(400, f"{key}: no image with id {image_id!r} (upload it first)")
+                return error(400, f"{key}: no image with id {shown(image_id)} (upload it first)")
         out = self.run_dir / "results" / f"{secrets.token_hex(8)}.png"
         try:
             task = stylize_task(content, style, config, out=out, extractor=self.extractor)
-        except ValueError as exc:  # e.g. too large for this machine's memory
-            return error(400, " ".join(str(exc).split()))
+        except (ValueError, TypeError) as exc:  # too narrow a picture, too large for memory
+            return error(400, str(exc))
         return self._submit(task)
 
     def _submit(self, task) -> Response:
@@ -245,10 +249,9 @@ class _Routes:
 
     async def events(self, request: Request) -> Response:
         job = self._job(request)
-        last = request.headers.get("last-event-id", "")
-        since = int(last) if last.isdigit() else 0
+        stream = event_stream(job, last_event_id(request), self.streams)
         return StreamingResponse(
-            event_stream(job, since), media_type="text/event-stream",
+            stream, media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def preview(self, request: Request) -> Response:
@@ -290,10 +293,9 @@ class _Routes:
         status = explore_views.status(self.extractor)
         if not status["available"]:
             return error(501, status["message"])
-        try:
-            body = json.loads(await read_body(request, MAX_JSON_BYTES))
-        except (TooLarge, ValueError):
-            return error(400, "the request body must be a small JSON object")
+        body, refused = await _json_body(request)
+        if refused is not None:
+            return refused
         out = self.run_dir / "results" / f"{secrets.token_hex(8)}.png"
         try:
             task = explore_views.explore_task(body, self.store, self.base, out=out,
@@ -328,7 +330,7 @@ class _Routes:
                 body, self.base.size, self.limits.max_size)
             image = self.store.get(image_id)
             if image is None:
-                return error(400, f"image: no image with id {image_id[:40]!r} (upload it first)")
+                return error(400, f"image: no image with id {shown(image_id)} (upload it first)")
             style = await run_in_threadpool(self.fast.style, style_name)
             out = fast_views.new_result_path(self.run_dir / "results")
             result = await run_in_threadpool(self.fast.paint_image, image, style, colours,
@@ -339,7 +341,7 @@ class _Routes:
             return _fast_error(exc)
         except image_io.ImageError as exc:  # the stored image or the results folder
             log.warning("fast painting failed: %s", exc)
-            return error(500, " ".join(str(exc).split()))
+            return error(507 if out_of_space(exc) else 500, str(exc))
         return JSONResponse(result.public(), status_code=201)
 
     async def fast_result(self, request: Request) -> Response:
@@ -360,8 +362,7 @@ class _Routes:
         except ParamError as exc:
             return error(400, str(exc))
         too_large = f"the frame is larger than the limit of {limits.max_frame_bytes / 1024:g} KB"
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limits.max_frame_bytes:
+        if (declared_length(request) or 0) > limits.max_frame_bytes:
             return error(413, too_large)
         try:
             fast_views.check_frame_type(request.headers.get("content-type", ""))
@@ -392,10 +393,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _json_body(request: Request) -> tuple[object, Response | None]:
-    """(the parsed JSON body, None), or (None, the 413/400 answer) when it is too large or not JSON."""
+    """(the parsed JSON body, None), or (None, the 413/400 answer; see guards.read_json)."""
     try:
-        return json.loads(await read_body(request, MAX_JSON_BYTES)), None
-    except TooLarge:
-        return None, error(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
-    except ValueError:
-        return None, error(400, "the request body must be JSON")
+        return await read_json(request, MAX_JSON_BYTES), None
+    except BadBody as exc:
+        return None, error(exc.status, str(exc))

@@ -18,6 +18,7 @@ from .. import __version__, image_io
 from ..config import StyleConfig
 from ..models.vgg import FeatureExtractor
 from ..multiscale import Scale
+from .guards import shown
 from .jobs import Task
 from .params import ParamError
 from .uploads import ImageStore
@@ -111,21 +112,21 @@ def explore_task(body: object, store: ImageStore, base: StyleConfig, *, out: Pat
         raise ParamError("the request body must be a JSON object")
     unknown = sorted(set(body) - {"view", "image", "layer"})
     if unknown:
-        raise ParamError(f"unknown parameter {unknown[0]!r}; allowed: view, image, layer")
+        raise ParamError(f"unknown parameter {shown(unknown[0])}; allowed: view, image, layer")
     view = next((v for v in VIEWS if v.id == body.get("view")), None)
     function = _function(view) if view else None
     if function is None:
         offered = ", ".join(v["id"] for v in status(extractor)["views"])
         raise ParamError(f"view must be one of the available views ({offered or 'none'}); "
-                         f"got {body.get('view')!r}")
+                         f"got {shown(body.get('view'))}")
     image = store.get(body.get("image")) if isinstance(body.get("image"), str) else None
     if image is None:
-        raise ParamError(f"image: no image with id {body.get('image')!r} (upload it first)")
+        raise ParamError(f"image: no image with id {shown(body.get('image'))} (upload it first)")
     arguments = dict(view.options)
     if view.layer is not None:
         layer = body.get("layer") or view.layer
         if layer not in _layers(extractor):
-            raise ParamError(f"unknown layer {layer!r}; valid layers: "
+            raise ParamError(f"unknown layer {shown(layer)}; valid layers: "
                              f"{', '.join(_layers(extractor))}")
         arguments["layer"], label = layer, layer
     else:

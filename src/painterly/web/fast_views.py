@@ -37,9 +37,10 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import __version__, image_io
 from ..devices import Runtime
-from ..fast.paint import FastPainter
+from ..fast.paint import MIN_SIDE, FastPainter
 from ..fast.store import (BUNDLED_DIR, FastStyles, StyleError, bundled_styles, load_styles,
                           user_styles)
+from .guards import shown
 from .params import ParamError
 from .uploads import StoredImage
 
@@ -154,14 +155,14 @@ class FastStudio:
     def style(self, name: object) -> FastStyle:
         """The style called ``name``; FastError (400, or 501 if there are none) otherwise."""
         if not isinstance(name, str) or not name:
-            raise FastError(f"style must be the name of a fast style, got {name!r}")
+            raise FastError(f"style must be the name of a fast style, got {shown(name)}")
         known = {s.name: s for s in self.styles()}
         if name not in known:  # perhaps trained since the last scan
             known = {s.name: s for s in self.styles(rescan=True)}
         if not known:
             raise FastError(NO_STYLES, status=501)
         if name not in known:
-            raise FastError(f"no fast style {name[:60]!r}; the studio has {', '.join(known)}")
+            raise FastError(f"no fast style {shown(name, 60)}; the studio has {', '.join(known)}")
         return known[name]
 
     def _scan(self) -> dict[str, FastStyle]:
@@ -234,6 +235,7 @@ class FastStudio:
         image = decode_frame(data, self.limits.max_frame_pixels)
         if max(image.size) > edge:
             image.thumbnail((edge, edge), Image.Resampling.BILINEAR)
+        _check_side("the frame", image.size, image.size, edge)
         started = time.perf_counter()
         painted = self.paint(image_io.pil_to_tensor(image), style, colours)
         seconds = time.perf_counter() - started
@@ -246,6 +248,8 @@ class FastStudio:
     def paint_image(self, image: StoredImage, style: FastStyle, colours: str, size: int,
                     out: Path) -> FastResult:
         """Paint a stored image at long edge ``size``; the PNG at ``out`` records how."""
+        _check_side(image.name, (image.width, image.height),
+                    image_io.size_for_long_edge(image.width, image.height, size), size)
         photo = image_io.load_image(image.path, long_edge=size)
         started = time.perf_counter()
         painted = self.paint(photo, style, colours)
@@ -269,6 +273,15 @@ class FastStudio:
     def result(self, result_id: str) -> FastResult | None:
         with self._lock:
             return self._results.get(result_id)
+
+
+def _check_side(name: str, given: tuple[int, int], painted: tuple[int, int], size: int) -> None:
+    """FastError (400) naming the picture if its short side, painted at (width, height)
+    ``painted``, is below what a fast style network takes."""
+    if min(painted) < MIN_SIDE:
+        raise FastError(f"{name} ({given[0]}x{given[1]} px) is too narrow: at {size} px it is "
+                        f"{painted[0]}x{painted[1]}, and a fast style needs at least {MIN_SIDE} px "
+                        "on each side")
 
 
 def check_frame_type(content_type: str) -> None:
@@ -309,12 +322,12 @@ def parse_paint(body: object, size: int, max_size: int) -> tuple[str, str, str, 
         raise ParamError("the request body must be a JSON object")
     unknown = sorted(set(body) - {"image", "style", "size", "preserve_color"})
     if unknown:
-        raise ParamError(f"unknown parameter {str(unknown[0])[:40]!r}; allowed: image, style, "
+        raise ParamError(f"unknown parameter {shown(unknown[0])}; allowed: image, style, "
                          "size, preserve_color")
     if not isinstance(body.get("image"), str):
-        raise ParamError(f"image must be the id of an image, got {body.get('image')!r}")
+        raise ParamError(f"image must be the id of an image, got {shown(body.get('image'))}")
     if not isinstance(body.get("style"), str):
-        raise ParamError(f"style must be the name of a fast style, got {body.get('style')!r}")
+        raise ParamError(f"style must be the name of a fast style, got {shown(body.get('style'))}")
     colours = parse_colours(body.get("preserve_color", "none"))
     size = parse_edge(body.get("size", size), 16, max_size, "size")
     return body["image"], body["style"], colours, size
@@ -322,16 +335,16 @@ def parse_paint(body: object, size: int, max_size: int) -> tuple[str, str, str, 
 
 def parse_colours(value: object) -> str:
     if value not in COLOURS:
-        raise ParamError(f"preserve_color must be one of {', '.join(COLOURS)}; got {value!r}")
+        raise ParamError(f"preserve_color must be one of {', '.join(COLOURS)}; got {shown(value)}")
     return value  # type: ignore[return-value]
 
 
 def parse_edge(value: object, low: int, high: int, name: str, *, text: bool = False) -> int:
     """A whole number in [low, high]; ``text``: given as the text of a query parameter."""
-    if text and isinstance(value, str) and value.isdigit() and len(value) <= 6:
+    if text and isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamError(f"{name} must be a whole number, got {str(value)[:20]!r}")
+        raise ParamError(f"{name} must be a whole number, got {shown(value, 20)}")
     if not low <= value <= high:
         raise ParamError(f"{name} must be between {low} and {high}, got {value}")
     return value

@@ -8,6 +8,7 @@ prints a warning: the studio has no accounts, so anyone who can reach the port c
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -76,7 +77,9 @@ def studio_command(port: int, host: str, open_browser: bool, results_dir: Path |
     if not is_loopback(host):
         click.echo(f"painterly: warning: listening on {host}: anyone who can reach this "
                    "machine can use the studio and upload files", err=True)
-    allowed = LOOPBACK_HOSTS if is_loopback(host) else ("*",)
+    # the address bound is this server's own name too (127.0.0.5 is loopback, but not a
+    # name a rebinding page could use for it unless asked to)
+    allowed = (*LOOPBACK_HOSTS, host) if is_loopback(host) else ("*",)
     sock = _bind(host, port)  # first: a busy port should fail before anything is made
     app = create_app(results_dir=results_dir or default_results_dir(), base_config=base,
                      max_queued=max_queued, allowed_hosts=allowed)
@@ -85,14 +88,23 @@ def studio_command(port: int, host: str, open_browser: bool, results_dir: Path |
             url = f"http://127.0.0.1:{url.rsplit(':', 1)[1]}"
         click.echo(f"painterly studio: {url}/  (results in {app.state.run_dir}; "
                    "Ctrl-C to stop)", err=True)
-        if open_browser:
-            webbrowser.open(f"{url}/")
+        if open_browser and not _open_browser(f"{url}/"):
+            click.echo("painterly: warning: no web browser could be opened here; "
+                       f"open {url}/ yourself", err=True)
         try:
             _wait(f"{url}/", app.state.server_thread)
         except KeyboardInterrupt:
             click.echo("painterly studio: stopping", err=True)
             return
     raise click.ClickException("the server stopped unexpectedly")
+
+
+def _open_browser(url: str) -> bool:
+    """True if a web browser was started (webbrowser says False when there is no display)."""
+    try:
+        return bool(webbrowser.open(url))
+    except webbrowser.Error:
+        return False
 
 
 def _wait(url: str, thread: threading.Thread) -> None:
@@ -102,7 +114,8 @@ def _wait(url: str, thread: threading.Thread) -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket, so a busy port is a one-line error and port 0 gives a real URL."""
+    """A listening socket, so a busy port is refused before anything is made, and port 0
+    gives a real URL. Raises ValueError (one line; the CLI makes it exit 2)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -110,7 +123,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        hint = ("; is the studio already running? --port 0 picks a free port"
+                if exc.errno == errno.EADDRINUSE else "")
+        raise ValueError(f"cannot listen on {host}:{port}: "
+                         f"{(exc.strerror or str(exc)).lower()}{hint}") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -146,6 +162,9 @@ def background(app, host: str = "127.0.0.1", port: int = 0, *, sock: socket.sock
         netloc = f"[{host.strip('[]')}]" if ":" in host else host
         yield f"http://{netloc}:{sock.getsockname()[1]}"
     finally:
+        streams = getattr(app.state, "streams", None)
+        if streams is not None:  # end open event streams before uvicorn cancels them
+            streams.close()
         server.should_exit = True
         thread.join(timeout + graceful)
         sock.close()

@@ -21,11 +21,12 @@ def stylize_task(content: StoredImage, style: StoredImage, config: StyleConfig, 
                  out: Path, extractor: FeatureExtractor | None = None) -> Task:
     """A Task painting ``content`` like ``style``; the PNG at ``out`` records the parameters.
 
-    Raises ValueError (one line) now, rather than failing later in the queue, if the run
-    cannot fit in memory on its device (``pipeline.plan``, which also gives the exact step
-    counts, tiles included).
+    Raises ValueError (one line) now, rather than failing later in the queue, if a picture
+    is too narrow for the network or the run cannot fit in memory on its device
+    (``pipeline.plan``, which also gives the exact step counts, tiles included).
     """
-    plans = pipeline.plan((content.width, content.height), [(style.width, style.height)], config)
+    plans = pipeline.plan((content.width, content.height), [(style.width, style.height)], config,
+                          names=[f"content: {content.name}", f"style: {style.name}"])
     stages = tuple(Scale(plan.long_edge, plan.total_steps) for plan in plans)
     settings = config.to_dict()
     info = {"kind": "stylize", "title": f"{content.name} × {style.name}",

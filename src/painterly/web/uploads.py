@@ -26,6 +26,7 @@ from typing import Literal
 from PIL import Image
 
 from .. import image_io
+from .guards import out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ _WORK = re.compile(r"^\|\s*`(?P<file>[^`]+)`\s*\|\s*(?P<artist>[^,|*]+),\s*\*(?P
 
 
 class UploadError(ValueError):
-    """A rejected upload; ``status`` is the HTTP status to answer with (400, 413 or 429)."""
+    """A rejected upload; ``status`` is the HTTP status to answer with (400, 413, 429, or
+    507 and 500 when it cannot be stored)."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
@@ -68,14 +70,16 @@ class ImageStore:
     max_bytes, max_pixels: limits on an upload's file size and decoded width x height.
     max_edge: uploads are shrunk to this long edge before being stored.
     max_uploads: uploads kept per run; beyond it new ones are refused (429).
+    min_side: the short side, in pixels, an upload must keep once shrunk to ``max_edge``
+    (what the studio's network needs: no job could use a narrower picture).
     """
 
     def __init__(self, folder: Path, *, max_bytes: int = MAX_UPLOAD_BYTES,
                  max_pixels: int = MAX_UPLOAD_PIXELS, max_edge: int = 2048,
-                 max_uploads: int = 200, decoders: int = 2):
+                 max_uploads: int = 200, decoders: int = 2, min_side: int = 1):
         self.folder = folder
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
-        self.max_edge, self.max_uploads = max_edge, max_uploads
+        self.max_edge, self.max_uploads, self.min_side = max_edge, max_uploads, min_side
         self._images: dict[str, StoredImage] = {image.id: image for image in _examples()}
         self._thumbs: dict[str, bytes] = {}
         self._uploads = 0
@@ -90,7 +94,8 @@ class ImageStore:
             return self._images.get(image_id)
 
     def add_upload(self, data: bytes, filename: str | None) -> StoredImage:
-        """Check, decode and store an uploaded file. Raises UploadError (one line)."""
+        """Check, decode and store an uploaded file. Raises UploadError (one line); nothing
+        is left on disk when it fails (a full disk included)."""
         name = display_name(filename)
         if not data:
             raise UploadError(f"{name}: the file is empty")
@@ -106,9 +111,11 @@ class ImageStore:
                 image = self._decode(data, name)
                 image_id = secrets.token_hex(12)
                 path = image_io.save_image(image, self.folder / f"{image_id}.png")
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 self._uploads -= 1
+            if isinstance(exc, (OSError, image_io.OutputError)):
+                raise _storage_error(exc, name) from None
             raise
         stored = StoredImage(image_id, name, image.width, image.height, path)
         with self._lock:
@@ -130,8 +137,14 @@ class ImageStore:
                 raise UploadError(f"{name}: {reason}", status=status) from None
         finally:
             tmp.unlink(missing_ok=True)
+        given = image.size
         if max(image.size) > self.max_edge:
             image.thumbnail((self.max_edge, self.max_edge), Image.Resampling.LANCZOS)
+        if min(image.size) < self.min_side:
+            at = f"shrunk to {self.max_edge} px it is {image.width}x{image.height}, and "
+            raise UploadError(f"{name} ({given[0]}x{given[1]} px) is too narrow: "
+                              f"{at if image.size != given else ''}the studio needs at least "
+                              f"{self.min_side} px on each side; crop it")
         return image
 
     def thumbnail(self, image_id: str) -> bytes | None:
@@ -150,6 +163,17 @@ class ImageStore:
             with self._lock:
                 self._thumbs[image_id] = cached
         return cached
+
+
+def _storage_error(exc: BaseException, name: str) -> UploadError:
+    """An upload that could not be written: 507 when the disk is full, else 500."""
+    if out_of_space(exc):
+        log.warning("cannot store upload %s: the disk is full", name)
+        return UploadError(f"{name}: the disk is full: nothing was stored; free some space "
+                           "and try again", status=507)
+    reason = " ".join(str(exc).split())
+    log.warning("cannot store upload %s: %s", name, reason)
+    return UploadError(f"{name}: cannot store it: {reason}", status=500)
 
 
 def display_name(filename: str | None) -> str:
