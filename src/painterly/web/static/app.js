@@ -193,7 +193,11 @@ function showStatus(job) {
   if (text && !(job.state === "running" && !job.cancelling && state.points.length)) {
     $("status").textContent = text;
   }
-  if (job.state === "queued") $("placeholder").textContent = "Waiting for the jobs ahead of this one…";
+  const placeholder = {
+    queued: job.position === 1 ? "Next in the queue…" : "Waiting for the jobs ahead of this one…",
+    running: "Preparing the network and the images…",
+  }[job.state];
+  if (placeholder) $("placeholder").textContent = placeholder;
 }
 
 function progress(p) {
