@@ -286,3 +286,19 @@ def test_figures_quick_on_vgg19(tmp_path):
         assert image.format == "JPEG"
     with pytest.raises(ValueError, match="already exists"):
         make_figures(tmp_path, quick=True)
+
+
+@pytest.mark.parametrize("command", [["activations", "--layer", "relu5_1"], ["reconstruct"], ["style"]])
+def test_explore_refuses_a_picture_too_narrow_for_vgg19_before_work(tmp_path, command):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from painterly.cli import cli
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (4000, 8), "red").save(wide)
+    args = ["explore", command[0], str(wide), *command[1:], "-o", str(tmp_path / "o.png")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "wide.png" in result.output and "too narrow" in result.output
+    assert "cpu" not in result.output  # refused before the device is even chosen
