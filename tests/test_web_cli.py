@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import socket
+import threading
 import time
 import urllib.request
 
@@ -75,6 +79,10 @@ def test_open_without_a_browser_says_so(tmp_path, stop_after_start, monkeypatch)
 
 
 def test_a_loopback_address_other_than_127_0_0_1_answers_requests(tmp_path, monkeypatch):
+    try:  # all of 127.0.0.0/8 is loopback on Linux; elsewhere only 127.0.0.1 may be bound
+        socket.create_server(("127.0.0.5", 0)).close()
+    except OSError:
+        pytest.skip("127.0.0.5 is not an address of this machine")
     fetched = []
 
     def wait(url, thread):
@@ -107,3 +115,35 @@ def test_background_server_stops_promptly(tmp_path):
     with server.background(_tiny_app(tmp_path)) as url:
         assert urllib.request.urlopen(url + "/api/config", timeout=10).status == 200
     assert time.monotonic() - started < 10
+
+
+def test_open_event_streams_end_quietly_when_the_server_stops(tmp_path):
+    """Ctrl-C with the page open: its event stream ends before uvicorn would cancel it (and
+    log a CancelledError traceback), and the running job is cancelled."""
+    from test_web_api import CAT, NIGHT, make_app
+
+    app, errors, lines = make_app(tmp_path), [], []
+    body = json.dumps({"content": CAT, "style": NIGHT, "iterations": 2000}).encode()
+
+    def follow(url):
+        with urllib.request.urlopen(url, timeout=20) as stream:
+            lines.extend(line.decode() for line in stream)  # until the server ends it
+
+    with server.background(app) as url:
+        recorder = logging.Handler(logging.ERROR)
+        recorder.emit = errors.append
+        logging.getLogger("uvicorn").addHandler(recorder)
+        request = urllib.request.Request(url + "/api/jobs", data=body,
+                                         headers={"content-type": "application/json"})
+        job = json.load(urllib.request.urlopen(request, timeout=10))
+        reader = threading.Thread(target=follow, args=(url + job["events"],))
+        reader.start()
+        while not any(line.startswith("event: progress") for line in list(lines)):
+            assert reader.is_alive()
+            time.sleep(0.02)
+        stopping = time.monotonic()
+    logging.getLogger("uvicorn").removeHandler(recorder)
+    reader.join(5)
+    assert not reader.is_alive() and time.monotonic() - stopping < 5
+    assert not [record.getMessage() for record in errors]
+    assert app.state.jobs.get(job["id"]).state == "cancelled"
