@@ -317,6 +317,14 @@ def test_a_job_on_a_picture_too_narrow_at_its_size_is_a_400_naming_it(client, lo
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_explore_refuses_a_picture_too_narrow_for_the_network(client, log):
+    image = upload(client, png_bytes(2048, 8), name="strip.png").json()
+    body = {"view": "activations", "image": image["id"], "layer": "relu2_1"}
+    message = refused(client.post("/api/explore", json=body), log, {400})
+    assert message.startswith("image: strip.png (2048x8 px) is too narrow: at 256 px it is 256x1")
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
 def test_fast_mode_refuses_a_picture_too_narrow_for_the_network(tmp_path, log):
     with studio(tmp_path, fast_styles=tiny_styles()) as client:
         image = upload(client, png_bytes(2048, 8), name="strip.png").json()

@@ -10,6 +10,7 @@ Explore runs go through the same queue as stylisations (they are optimisations t
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,12 @@ from pathlib import Path
 from .. import __version__, image_io
 from ..config import StyleConfig
 from ..models.vgg import FeatureExtractor
-from ..multiscale import Scale
+from ..models.layers import deepest
+from ..multiscale import Scale, min_short_side
 from .guards import shown
 from .jobs import Task
 from .params import ParamError
-from .uploads import ImageStore
+from .uploads import ImageStore, StoredImage
 
 UNAVAILABLE = ("Explore views (activation maps, neuron grids, layer reconstructions) need "
                "painterly.explore, which this installation does not include yet.")
@@ -132,6 +134,7 @@ def explore_task(body: object, store: ImageStore, base: StyleConfig, *, out: Pat
     else:
         arguments["layers"] = _layer_set(view, extractor)
         label = f"{arguments['layers'][0]}…{arguments['layers'][-1]}"
+    _check_shape(image, function, arguments.get("layers") or [arguments["layer"]])
     info = {"kind": "explore", "title": f"{view.title} ({label}): {image.name}",
             "content": image.public(), "style": None,
             "params": {"view": view.id, **{k: v for k, v in arguments.items()
@@ -148,6 +151,20 @@ def explore_task(body: object, store: ImageStore, base: StyleConfig, *, out: Pat
         return image_io.save_image(result.image, out, metadata=metadata)
 
     return Task(run=run, stages=(Scale(long_edge=1, steps=1),), info=info)
+
+
+def _check_shape(image: StoredImage, function, layers) -> None:
+    """ParamError naming the image if, at the view's size (its ``size`` default, the long
+    edge the image is read at), its short side is too small for the network up to ``layers``."""
+    size = inspect.signature(function).parameters.get("size")
+    if size is None or not isinstance(size.default, int):
+        return
+    need = min_short_side(layers)
+    w, h = image_io.size_for_long_edge(image.width, image.height, size.default)
+    if min(w, h) < need:
+        raise ParamError(f"image: {image.name} ({image.width}x{image.height} px) is too narrow: "
+                         f"at {size.default} px it is {w}x{h}, and VGG19 needs at least {need} px "
+                         f"on each side up to {deepest(layers)}; crop it")
 
 
 @dataclass(frozen=True)
