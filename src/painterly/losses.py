@@ -94,6 +94,15 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return torch.mean(dh**2) + torch.mean(dw**2)
 
 
+def temporal_loss(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Ruder, Dosovitskiy & Brox (2016, eq. 7): ``mean(c * (x - w)^2)``, the squared distance
+    to the previous result warped onto this frame, weighted per pixel by ``c`` in [0,1]
+    (0 where the flow is unreliable). image, target: (B,3,H,W); mask: (B or 1,1,H,W) -> scalar.
+    """
+    image, target, mask = _as_float(image), _as_float(target), _as_float(mask)
+    return torch.mean(mask * (image - target) ** 2)
+
+
 def weighted_sum(
     losses: Mapping[str, torch.Tensor], weights: Mapping[str, float]
 ) -> torch.Tensor:

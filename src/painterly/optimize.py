@@ -41,6 +41,49 @@ class Targets:
 
 
 @dataclass(frozen=True)
+class Temporal:
+    """Ruder et al. (2016)'s short-term temporal term for one video frame.
+
+    target: (1,3,H,W) in [0,1], the previous frame's result warped onto this frame.
+    mask: (1,1,H,W) in [0,1], 0 where the flow is unreliable (occlusions, motion boundaries).
+    weight: the term's weight against content (1) and style.
+    """
+
+    target: torch.Tensor
+    mask: torch.Tensor
+    weight: float
+
+    def resized(self, size: tuple[int, int]) -> Temporal:
+        """The term at another (H, W): bilinear target and mask (a soft mask at coarse sizes)."""
+        if tuple(self.target.shape[-2:]) == tuple(size):
+            return self
+        resize = lambda x: torch.nn.functional.interpolate(  # noqa: E731
+            x, size=tuple(size), mode="bilinear", align_corners=False)
+        return Temporal(resize(self.target), resize(self.mask), self.weight)
+
+    def crop(self, box: tuple[int, int, int, int]) -> Temporal:
+        """The part under a tile's box (top, left, bottom, right)."""
+        top, left, bottom, right = box
+        return Temporal(self.target[..., top:bottom, left:right],
+                        self.mask[..., top:bottom, left:right], self.weight)
+
+
+def with_temporal(loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+                  temporal: Temporal | None) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``loss_fn`` plus a weighted "temporal" term (``losses.temporal_loss``) in its total;
+    ``loss_fn`` itself when ``temporal`` is None."""
+    if temporal is None:
+        return loss_fn
+
+    def total(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = loss_fn(image)
+        term = losses.temporal_loss(image, temporal.target.to(image.device),
+                                    temporal.mask.to(image.device)) * temporal.weight
+        return {**terms, "temporal": term, "total": terms["total"] + term}
+    return total
+
+
+@dataclass(frozen=True)
 class Progress:
     """One optimiser step, as reported to a callback.
 

@@ -26,8 +26,8 @@ from .masks import (GuidedTargets, MaskInput, compute_guided_targets, fit_guides
 from .models.layers import deepest
 from .models.vgg import FeatureExtractor, vgg19
 from .models.weights import load_weights
-from .optimize import (Callback, Clock, LossWeights, Progress, Targets, compute_targets,
-                       objective, optimize, prepare_extractor, run_network)
+from .optimize import (Callback, Clock, LossWeights, Progress, Targets, Temporal, compute_targets,
+                       objective, optimize, prepare_extractor, run_network, with_temporal)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ def stylize(
     callback: Callback | None = None,
     extractor: FeatureExtractor | None = None,
     masks: Sequence[MaskInput | None] | None = None,
+    start: torch.Tensor | None = None,
+    temporal: Temporal | None = None,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (Gatys, Ecker & Bethge 2015).
 
@@ -69,6 +71,9 @@ def stylize(
     masks: one per style (``None``: everywhere), each a path, PIL image or (H,W) tensor in
     [0,1] with the photo's aspect ratio, painting that style where it is 1; where every mask is
     0 the photo is kept (Gatys et al. 2017). ``masks.from_labels`` splits a label image.
+    start: (1,3,h,w) in [0,1], the first scale's start image instead of ``config.init`` (video:
+    the previous frame's result, warped). temporal: an extra term pulling the result towards a
+    target where a mask allows (Ruder et al. 2016), resized to every scale.
     Returns the stylised image (RGB, long edge ``config.size``). On Ctrl-C raises
     :class:`Interrupted` carrying the image so far. Raises ValueError before any work if the
     run will not fit in memory (see ``memory.plan_run``) or a picture is too narrow for the
@@ -97,9 +102,12 @@ def stylize(
     content_image = content_image.to(runtime.device)
     styles = [(img.to(runtime.device), w) for img, w in styles]
     guides = None if guides is None else guides.to(runtime.device)
-    start = _fast_start(photo, pairs, config) if config.init == "fast" else None
+    if start is not None:
+        start = image_io.load_image(start).to(runtime.device)
+    elif config.init == "fast":
+        start = _fast_start(photo, pairs, config)
     result = _run_schedule(net, content_image, styles, weights, config, runtime, callback,
-                           plans, guides, start)
+                           plans, guides, start, temporal)
     if config.preserve_color == "luminance":
         result = color.recombine_chroma(result, photo.to(result.device)).clamp(0, 1)
     return image_io.tensor_to_pil(result)
@@ -229,10 +237,11 @@ def _prepare(net: FeatureExtractor, config: StyleConfig, runtime: Runtime) -> Fe
 
 
 def _run_schedule(net, content, styles, weights, config, runtime, callback, plans,
-                  guides=None, start=None) -> torch.Tensor:
+                  guides=None, start=None, temporal=None) -> torch.Tensor:
     """Optimise at each size of the plan, upsampling each result to start the next.
 
-    start: the first scale's start image at any size (default: from ``config.init``)."""
+    start: the first scale's start image at any size (default: from ``config.init``).
+    temporal: a :class:`Temporal` term at the output size, resized to each scale."""
     clock, image, done = Clock(), start, 0
     need = multiscale.min_short_side(config.content_layers + config.style_layers)
     for index, stage in enumerate(plans, start=1):
@@ -243,9 +252,10 @@ def _run_schedule(net, content, styles, weights, config, runtime, callback, plan
         image = _start_image(image, content_s, styles_s, config)
         report = _reporter(callback, clock, index, len(plans), stage.total_steps)
         guides_s = None if guides is None else resize_guides(guides, tuple(content_s.shape[-2:]))
+        temporal_s = None if temporal is None else temporal.resized(tuple(content_s.shape[-2:]))
         try:
             image = _optimize_stage(net, image, content_s, styles_s, guides_s, weights, config,
-                                    runtime, stage, report.step)
+                                    runtime, stage, report.step, temporal_s)
         except KeyboardInterrupt:
             done += report.done
             raise Interrupted(image_io.tensor_to_pil(report.latest(image)) if done else None,
@@ -264,18 +274,19 @@ def _shrunk(painting: torch.Tensor, scale: float, short: int) -> int:
 
 
 def _optimize_stage(net, image, content, styles, guides, weights, config, runtime,
-                    stage: memory.StagePlan, on_step) -> torch.Tensor:
-    """One scale, on the whole image or tile by tile, with blended or guided Gram targets."""
+                    stage: memory.StagePlan, on_step, temporal=None) -> torch.Tensor:
+    """One scale, on the whole image or tile by tile, with blended or guided Gram targets
+    (and the temporal term, cropped to each tile, where one is given)."""
     run = dict(optimizer=config.optimizer, learning_rate=config.learning_rate, on_step=on_step)
     plain, guided = _objectives(config)
     if stage.tile is None:
         if guides is None:
             targets = compute_targets(net, content, styles, weights, runtime)
-            return optimize(image, lambda x: plain(net, x, targets, weights, runtime),
-                            steps=stage.steps, **run)
+            return optimize(image, with_temporal(lambda x: plain(net, x, targets, weights, runtime),
+                                                 temporal), steps=stage.steps, **run)
         targets = compute_guided_targets(net, content, styles, guides, weights, runtime)
-        return optimize(image, lambda x: guided(net, x, targets, weights, runtime),
-                        steps=stage.steps, **run)
+        return optimize(image, with_temporal(lambda x: guided(net, x, targets, weights, runtime),
+                                             temporal), steps=stage.steps, **run)
     # Tiles share the paintings' Gram matrices, computed once from the whole paintings.
     grams = [tiling.painting_grams(net, img, list(weights.style), runtime, stage.tile)
              for img, _ in styles]
@@ -284,14 +295,15 @@ def _optimize_stage(net, image, content, styles, guides, weights, config, runtim
 
     def make_loss(box: tiling.Box):
         top, left, bottom, right = box
+        part = None if temporal is None else temporal.crop(box)
         with torch.no_grad():
             feats = run_network(net, content[..., top:bottom, left:right], weights.content, runtime)
         feats = {k: v.float() for k, v in feats.items()}
         if guides is None:
             targets = Targets(feats, blended)
-            return lambda x: plain(net, x, targets, weights, runtime)
+            return with_temporal(lambda x: plain(net, x, targets, weights, runtime), part)
         targets = GuidedTargets(feats, tuple(grams), tuple(style_weights), guides).crop(box, feats)
-        return lambda x: guided(net, x, targets, weights, runtime)
+        return with_temporal(lambda x: guided(net, x, targets, weights, runtime), part)
 
     return tiling.optimize_tiled(image, make_loss, tile=stage.tile, overlap=config.tile_overlap,
                                  steps=stage.steps, **run)
