@@ -1,8 +1,8 @@
 """The ``painterly`` command: one module per group of subcommands.
 
 ``stylize``/``demo`` (the optimiser), ``fast``/``train``/``styles``/``export`` (fast styles),
-``examples``, ``explore`` and ``studio``. Errors become one-line messages in exactly one place,
-:class:`~painterly.cli.common.Painterly`.
+``examples``, ``explore``, ``studio`` and ``video``. Errors become one-line messages in exactly
+one place, :class:`~painterly.cli.common.Painterly`.
 """
 
 import signal  # first, before anything slow to import (no __future__ import here for that)
@@ -38,6 +38,7 @@ from .common import EXIT_INTERRUPTED, PROG, Painterly, add_threads_option, param
 from .examples import examples_command
 from .fast import export_command, fast_command, styles_command, train_command
 from .stylize import default_demo_output, demo, parse_style, stylize
+from .video import video_command
 
 
 @click.group(cls=Painterly, context_settings={"help_option_names": ["-h", "--help"]},
@@ -49,9 +50,10 @@ def cli() -> None:
 
 
 for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
-                examples_command, explore, studio_command):
+                examples_command, explore, studio_command, video_command):
     cli.add_command(command)
-for command in (stylize, demo, fast_command, train_command, explore, studio_command):
+for command in (stylize, demo, fast_command, train_command, explore, studio_command,
+                video_command):
     add_threads_option(command)  # the commands that compute
 
 
