@@ -20,6 +20,7 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 InitKind = Literal["content", "noise", "style", "fast"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 PreserveColor = Literal["none", "luminance", "histogram"]
+StyleLoss = Literal["gram", "meancov", "sliced"]
 
 # Gatys et al. name layers after Caffe blobs, where ReLU runs in place: their "conv4_2" is the
 # rectified response, which painterly calls relu4_2 (conv4_2 here is the response before ReLU).
@@ -69,6 +70,10 @@ class StyleConfig:
         default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers whose Gram matrices carry the style"})
     style_layer_weights: tuple[float, ...] | None = field(
         default=None, metadata={"help": "one weight per style layer (default: equal)"})
+    style_loss: StyleLoss = field(
+        default="gram", metadata={"help": "how the painting's statistics are matched: gram (Gatys et al.), "
+                                          "meancov (mean and covariance, Wasserstein-2) or sliced "
+                                          "(sliced Wasserstein, Heitz et al. 2021; slower)"})
     content_weight: float = field(default=1.0, metadata={"help": "alpha: weight of the content loss"})
     style_weight: float = field(default=10.0, metadata={"help": "beta: weight of the style loss"})
     tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation smoothness loss"})
@@ -117,6 +122,7 @@ class StyleConfig:
         _check_objective(self)
         check_choice(self, "optimizer", Optimizer)
         check_choice(self, "pooling", Pooling)
+        check_choice(self, "style_loss", StyleLoss)
         check_choice(self, "precision", Precision)
         check_choice(self, "weights_format", WeightsFormat)
         _check_steps(self)

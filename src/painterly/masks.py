@@ -44,7 +44,8 @@ class GuidedTargets:
     """What the image should match at one scale, region by region.
 
     content: {layer: (1,C,h,w)} responses to the photo.
-    styles: one {layer: (1,C,C)} of Gram matrices per painting.
+    styles: one {layer: statistic} per painting: (1,C,C) Gram matrices, or ``losses.MeanCov``
+    / ``losses.Samples``.
     style_weights: one loss weight per painting.
     guides: (S,1,H,W) in [0,1], one guide per painting, at the image's size.
     """
@@ -163,7 +164,8 @@ def compute_guided_targets(
     weights: LossWeights,
     runtime: Runtime,
 ) -> GuidedTargets:
-    """Responses to the photo and each painting's own Gram matrices (not blended).
+    """Responses to the photo and each painting's own style statistics (not blended): Gram
+    matrices, or those of ``weights.style_loss``.
 
     content: (1,3,H,W); styles: [((1,3,h,w), weight), ...]; guides: (S,1,H,W), one per style.
     """
@@ -171,22 +173,31 @@ def compute_guided_targets(
         raise ValueError(f"guides {tuple(guides.shape)} do not match {len(styles)} styles "
                          f"and a photo of {tuple(content.shape[-2:])}")
     content_feats = run_network(extractor, content, weights.content, runtime)
-    grams = tuple({name: losses.gram_matrix(f) for name, f in
+    grams = tuple({name: losses.style_statistics(f, weights.style_loss) for name, f in
                    run_network(extractor, image, weights.style, runtime).items()}
                   for image, _ in styles)
     return GuidedTargets({k: v.float() for k, v in content_feats.items()}, grams,
                          tuple(float(w) for _, w in styles), guides.to(content.device))
 
 
-def guided_style_loss(features: torch.Tensor, targets: GuidedTargets, layer: str) -> torch.Tensor:
-    """``sum_r w_r * mean(T_r^2) * relative error of G_r`` for one layer -> scalar."""
+def guided_style_loss(features: torch.Tensor, targets: GuidedTargets, layer: str,
+                      projections: torch.Tensor | None = None) -> torch.Tensor:
+    """``sum_r w_r * mean(T_r^2) * relative error of G_r`` for one layer -> scalar.
+
+    For the mean-and-covariance and sliced losses (``losses.style_distance``), region r's
+    pixels are weighted by ``T_r^2`` as in G_r; projections: (C,K) for sliced targets.
+    """
     total = features.new_zeros((), dtype=torch.float32)
     for guide, grams, weight in zip(targets.guides, targets.styles, targets.style_weights):
         guide = resize_guides(guide[None], tuple(features.shape[-2:]))
         share = guide.square().mean()
         if weight == 0 or share == 0:
             continue
-        loss = losses.relative_squared_error(guided_gram(features, guide), grams[layer])
+        if isinstance(grams[layer], torch.Tensor):
+            loss = losses.relative_squared_error(guided_gram(features, guide), grams[layer])
+        else:
+            loss = losses.style_distance(features, grams[layer], pixel_weights=guide.square(),
+                                         projections=projections)
         total = total + loss * (weight * share)
     return total
 
@@ -197,7 +208,12 @@ def guided_objective(
     targets: GuidedTargets,
     weights: LossWeights,
     runtime: Runtime,
+    *,
+    projections: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """``optimize.objective`` with guided style terms; image (1,3,H,W) -> weighted scalars."""
+    """``optimize.objective`` with guided style terms; image (1,3,H,W) -> weighted scalars.
+
+    projections: {layer: (C,K)} directions for sliced targets, fresh every step."""
     return objective(extractor, image, targets, weights, runtime,
-                     style_loss=lambda f, layer: guided_style_loss(f, targets, layer))
+                     style_loss=lambda f, layer: guided_style_loss(
+                         f, targets, layer, (projections or {}).get(layer)))

@@ -17,11 +17,15 @@ from .models.vgg import FeatureExtractor
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of every term: per-layer content and style weights already include alpha and beta."""
+    """Weight of every term: per-layer content and style weights already include alpha and beta.
+
+    style_loss: the distance the style weights weigh (``losses.STYLE_LOSSES``).
+    """
 
     content: Mapping[str, float]
     style: Mapping[str, float]
     tv: float
+    style_loss: str = "gram"
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -33,11 +37,12 @@ class Targets:
     """What the image should match at one scale.
 
     content: {layer: (1,C,h,w)} responses to the photo.
-    style: {layer: (1,C,C)} Gram matrices of the painting(s), blended by weight.
+    style: {layer: statistic} of the painting(s), blended by weight: (1,C,C) Gram matrices,
+    or ``losses.MeanCov`` / ``losses.Samples`` for the other style losses.
     """
 
     content: Mapping[str, torch.Tensor]
-    style: Mapping[str, torch.Tensor]
+    style: Mapping[str, losses.StyleStatistic]
 
 
 @dataclass(frozen=True)
@@ -135,19 +140,35 @@ def compute_targets(
     weights: LossWeights,
     runtime: Runtime,
 ) -> Targets:
-    """Responses to the photo and blended Gram matrices of the paintings.
+    """Responses to the photo and the paintings' blended style statistics (Gram matrices, or
+    those of ``weights.style_loss``).
 
     content: (1,3,H,W) in [0,1]; styles: [((1,3,h,w) in [0,1], weight), ...], weights > 0.
     """
     content_feats = run_network(extractor, content, weights.content, runtime)
-    total = sum(w for _, w in styles)
-    grams: dict[str, torch.Tensor] = {}
-    for image, w in styles:
+    per_layer: dict[str, list] = {}
+    for image, _ in styles:
         feats = run_network(extractor, image, weights.style, runtime)
         for name, f in feats.items():
-            gram = losses.gram_matrix(f) * (w / total)
-            grams[name] = grams[name] + gram if name in grams else gram
-    return Targets({k: v.float() for k, v in content_feats.items()}, grams)
+            per_layer.setdefault(name, []).append(losses.style_statistics(f, weights.style_loss))
+    blended = {name: losses.blend_statistics(stats, [w for _, w in styles])
+               for name, stats in per_layer.items()}
+    return Targets({k: v.float() for k, v in content_feats.items()}, blended)
+
+
+def projection_draws(seed: int) -> Callable[[Mapping[str, object]], dict[str, torch.Tensor]]:
+    """A source of fresh random directions for the sliced style loss, one draw per step.
+
+    The returned function maps {layer: statistic} to {layer: (C,C) directions} for the layers
+    whose statistic is ``losses.Samples`` (empty for the other losses), drawing from one
+    ``torch.Generator`` seeded with ``seed``: the same seed gives the same sequence.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(statistics: Mapping[str, object]) -> dict[str, torch.Tensor]:
+        return {name: losses.random_projections(s.features.shape[-1], generator).to(s.features.device)
+                for name, s in statistics.items() if isinstance(s, losses.Samples)}
+    return draw
 
 
 def objective(
@@ -158,14 +179,17 @@ def objective(
     runtime: Runtime,
     *,
     style_loss: Callable[[torch.Tensor, str], torch.Tensor] | None = None,
+    projections: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Weighted loss terms for image (1,3,H,W): {"content", "style", "tv", "total"} scalars.
 
-    style_loss(features, layer) replaces the plain Gram loss against ``targets.style[layer]``
-    (masks.py passes guided Gram losses).
+    style_loss(features, layer) replaces the plain style distance against
+    ``targets.style[layer]`` (masks.py passes guided losses). projections: {layer: (C,K)}
+    directions for sliced targets, fresh every step (see :func:`projection_draws`).
     """
     if style_loss is None:
-        style_loss = lambda f, layer: losses.style_layer_loss(f, targets.style[layer])  # noqa: E731
+        style_loss = lambda f, layer: losses.style_distance(  # noqa: E731
+            f, targets.style[layer], projections=(projections or {}).get(layer))
     feats = run_network(extractor, image, weights.layers, runtime)
     zero = image.new_zeros(())
     content = zero

@@ -153,36 +153,31 @@ def optimize_tiled(
 
 @torch.no_grad()
 def painting_grams(extractor: FeatureExtractor, image: torch.Tensor, layers: Sequence[str],
-                   runtime: Runtime, tile: int | None = None) -> dict[str, torch.Tensor]:
-    """Gram matrices {layer: (1,C,C)} of a painting (1,3,h,w), computed in tiles of ``tile``
-    pixels (no overlap) when given and smaller than the painting, to bound memory.
+                   runtime: Runtime, tile: int | None = None, kind: str = "gram"
+                   ) -> dict[str, losses.StyleStatistic]:
+    """Style statistics {layer: (1,C,C) Gram matrix, or the statistic of ``kind``} of a
+    painting (1,3,h,w), computed in tiles of ``tile`` pixels (no overlap) when given and
+    smaller than the painting, to bound memory.
 
-    Each tile's Gram matrix is an average over its pixels, so the tiles' matrices, weighted
-    by their pixel counts, average to the whole painting's (up to the zero padding at tile
-    borders).
+    Each tile's statistic is an average over its pixels, so the tiles' statistics, weighted
+    by their pixel counts, average to the whole painting's (up to the padding at tile
+    borders); sliced samples are pooled the same way (``losses.blend_statistics``).
     """
     height, width = image.shape[-2:]
     boxes = [(0, 0, height, width)]
     if tile is not None and max(height, width) > tile:
         boxes = tile_boxes(height, width, tile, 0)
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
+    parts: dict[str, list] = {}
+    counts: dict[str, list[int]] = {}
     for top, left, bottom, right in boxes:
         feats = run_network(extractor, image[..., top:bottom, left:right], layers, runtime)
         for name, f in feats.items():
-            n = f.shape[-2] * f.shape[-1]
-            gram = losses.gram_matrix(f) * n
-            sums[name] = sums[name] + gram if name in sums else gram
-            counts[name] = counts.get(name, 0) + n
-    return {name: sums[name] / counts[name] for name in sums}
+            parts.setdefault(name, []).append(losses.style_statistics(f, kind))
+            counts.setdefault(name, []).append(f.shape[-2] * f.shape[-1])
+    return {name: losses.blend_statistics(parts[name], counts[name]) for name in parts}
 
 
-def blend_grams(grams: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float]
-                ) -> dict[str, torch.Tensor]:
-    """Weighted average of several paintings' Gram matrices (as ``compute_targets`` blends them)."""
-    total = sum(weights)
-    out: dict[str, torch.Tensor] = {}
-    for gram, w in zip(grams, weights):
-        for name, g in gram.items():
-            out[name] = out[name] + g * (w / total) if name in out else g * (w / total)
-    return out
+def blend_grams(grams: Sequence[Mapping[str, losses.StyleStatistic]], weights: Sequence[float]
+                ) -> dict[str, losses.StyleStatistic]:
+    """Weighted blend of several paintings' style statistics (as ``compute_targets`` blends them)."""
+    return {name: losses.blend_statistics([g[name] for g in grams], weights) for name in grams[0]}
