@@ -1,5 +1,5 @@
-"""The style distances beyond Gram (mean and covariance, sliced Wasserstein), and that
-blends, masks, tiles and the CLI accept every style loss (tiny network)."""
+"""The style distances beyond Gram (mean and covariance, sliced Wasserstein), VGG19's padding
+modes, and that blends, masks, tiles and the CLI accept every style loss (tiny network)."""
 
 import pytest
 import torch
@@ -136,10 +136,21 @@ def test_painting_statistics_in_tiles_are_close_to_the_whole(kind):
     assert _distance(features, parts).item() < 0.05
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_padding_changes_only_the_border(mode):
+    image = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(0))
+    zeros = random_vgg_like((4,))(image, ["conv1_1"])["conv1_1"]
+    other = random_vgg_like((4,), padding=mode)(image, ["conv1_1"])["conv1_1"]
+    assert torch.equal(zeros[..., 1:-1, 1:-1], other[..., 1:-1, 1:-1])
+    assert not torch.equal(zeros[..., 0, :], other[..., 0, :])
+
+
 def test_config_validates_style_loss_and_padding():
-    assert StyleConfig().style_loss in KINDS
+    assert StyleConfig().style_loss in KINDS and StyleConfig().padding in ("zeros", "reflect", "replicate")
     with pytest.raises(ValueError, match="style_loss must be one of gram, meancov, sliced"):
         StyleConfig(style_loss="wasserstein")
+    with pytest.raises(ValueError, match="padding must be one of zeros, reflect, replicate"):
+        StyleConfig(padding="circular")
     with pytest.raises(ValueError, match="style_loss must be one of gram, meancov, sliced"):
         losses.style_statistics(_features(0), "histogram")
 
@@ -150,9 +161,9 @@ def test_cli_options_reach_the_library(tmp_path, content_png, style_png, monkeyp
         seen.append(config), pipeline.Image.new("RGB", (8, 8)))[1])
     result = CliRunner().invoke(cli.cli, [
         "stylize", str(content_png), str(style_png), "-o", str(tmp_path / "out.png"),
-        "--style-loss", "sliced", "--quiet"])
+        "--style-loss", "sliced", "--padding", "reflect", "--quiet"])
     assert result.exit_code == 0, result.stderr
-    assert seen[0].style_loss == "sliced"
+    assert (seen[0].style_loss, seen[0].padding) == ("sliced", "reflect")
     bad = CliRunner().invoke(cli.cli, ["stylize", str(content_png), str(style_png), "-o",
                                        str(tmp_path / "x.png"), "--style-loss", "histogram"])
     assert bad.exit_code == 2 and "histogram" in bad.stderr

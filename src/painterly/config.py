@@ -21,6 +21,7 @@ InitKind = Literal["content", "noise", "style", "fast"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 StyleLoss = Literal["gram", "meancov", "sliced"]
+Padding = Literal["zeros", "reflect", "replicate"]
 
 # Gatys et al. name layers after Caffe blobs, where ReLU runs in place: their "conv4_2" is the
 # rectified response, which painterly calls relu4_2 (conv4_2 here is the response before ReLU).
@@ -89,6 +90,9 @@ class StyleConfig:
     iterations_per_scale: tuple[int, ...] | None = field(
         default=None, metadata={"help": "steps at each scale, coarse to fine (default: derived from --iterations)"})
     pooling: Pooling = field(default="avg", metadata={"help": "VGG pooling; the paper used average pooling"})
+    padding: Padding = field(
+        default="zeros", metadata={"help": "VGG19's convolution padding: zeros (as trained), reflect or "
+                                          "replicate (no dark frame at the borders)"})
     seed: int = field(default=0, metadata={"help": "random seed (noise init); same seed, same output on CPU"})
     precision: Precision = field(default="auto", metadata={"help": "network precision (auto: bf16 where the hardware has it); losses stay fp32"})
     device: str = field(default="auto", metadata={"help": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"})
@@ -122,6 +126,7 @@ class StyleConfig:
         _check_objective(self)
         check_choice(self, "optimizer", Optimizer)
         check_choice(self, "pooling", Pooling)
+        check_choice(self, "padding", Padding)
         check_choice(self, "style_loss", StyleLoss)
         check_choice(self, "precision", Precision)
         check_choice(self, "weights_format", WeightsFormat)

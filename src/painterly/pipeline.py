@@ -97,8 +97,8 @@ def stylize(
         log.info("%dx%d: %s, estimated peak %.1f GiB", stage.width, stage.height,
                  f"{stage.tiles} tiles of {stage.tile} px" if stage.tile else "whole image",
                  stage.peak / memory.GIB)
-    net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling),
-                   config, runtime)
+    net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling,
+                                           config.padding), config, runtime)
     weights = loss_weights(config)
     content_image = content_image.to(runtime.device)
     styles = [(img.to(runtime.device), w) for img, w in styles]
@@ -224,10 +224,11 @@ def loss_weights(config: StyleConfig) -> LossWeights:
 
 
 @functools.lru_cache(maxsize=2)
-def load_vgg19(weights: str | None, weights_format: str, pooling: str) -> FeatureExtractor:
+def load_vgg19(weights: str | None, weights_format: str, pooling: str,
+               padding: str = "zeros") -> FeatureExtractor:
     """VGG19 on the CPU, full depth (cached: later runs in this process reuse it)."""
     convention = None if weights_format == "auto" else weights_format
-    return vgg19(load_weights(weights, convention=convention), pooling=pooling)
+    return vgg19(load_weights(weights, convention=convention), pooling=pooling, padding=padding)
 
 
 def _prepare(net: FeatureExtractor, config: StyleConfig, runtime: Runtime) -> FeatureExtractor:
@@ -416,8 +417,8 @@ def evaluate(
     content_image = _resize_to(image_io.load_image(content), result.shape[-2:])
     style_edge = round((config.style_size or config.size) * long_edge / config.size)
     styles = [(image_io.load_image(img, long_edge=style_edge), w) for img, w in _style_list(style)]
-    net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling),
-                   config, runtime)
+    net = _prepare(extractor or load_vgg19(config.weights, config.weights_format, config.pooling,
+                                           config.padding), config, runtime)
     weights = loss_weights(config)
     targets = compute_targets(net, content_image, styles, weights, runtime)
     with torch.no_grad():

@@ -85,29 +85,39 @@ class FeatureExtractor(nn.Module):
         return FeatureExtractor(list(zip(self.names[:end], self.body[:end])), self.preprocess)
 
 
-def vgg19(weights: VGGWeights, *, pooling: str = "avg", last_layer: str = "pool5") -> FeatureExtractor:
+PADDINGS = ("zeros", "reflect", "replicate")
+
+
+def vgg19(weights: VGGWeights, *, pooling: str = "avg", last_layer: str = "pool5",
+          padding: str = "zeros") -> FeatureExtractor:
     """VGG19's convolutional part, frozen, truncated after ``last_layer``.
 
     pooling: "max" as trained, or "avg" as Gatys et al. (2015, Sec. 2) recommend, which they
     found gives slightly more appealing results through better gradient flow.
+    padding: the convolutions' one-pixel border: "zeros" as trained, or "reflect" /
+    "replicate", which do not show the network a dark frame around the image (a departure
+    from the trained network that only changes responses near the borders).
     """
     check_layer_names([last_layer])
     if pooling not in ("avg", "max"):
         raise ValueError(f"pooling must be avg or max, got {pooling!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
     layers: list[tuple[str, nn.Module]] = []
     for name in LAYER_NAMES[: LAYER_NAMES.index(last_layer) + 1]:
-        layers.append((name, _make_layer(name, weights, pooling)))
+        layers.append((name, _make_layer(name, weights, pooling, padding)))
     return FeatureExtractor(layers, Preprocess(weights.convention))
 
 
-def _make_layer(name: str, weights: VGGWeights, pooling: str) -> nn.Module:
+def _make_layer(name: str, weights: VGGWeights, pooling: str, padding: str) -> nn.Module:
     if name.startswith("relu"):
         return nn.ReLU()
     if name.startswith("pool"):
         pool = nn.AvgPool2d if pooling == "avg" else nn.MaxPool2d
         return pool(kernel_size=2, stride=2)
     weight, bias = weights.convs[name]
-    conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1,
+                     padding_mode=padding)
     with torch.no_grad():
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
@@ -116,17 +126,18 @@ def _make_layer(name: str, weights: VGGWeights, pooling: str) -> nn.Module:
 
 def random_vgg_like(
     widths: Sequence[int] = (8, 16), *, seed: int = 0, pooling: str = "avg",
-    make_preprocess: Callable[[], nn.Module] | None = None,
+    make_preprocess: Callable[[], nn.Module] | None = None, padding: str = "zeros",
 ) -> FeatureExtractor:
     """A tiny random VGG-named extractor (convB_1, reluB_1, poolB per block) for tests and demos.
 
     widths: output channels per block. Weights are He-initialised from ``seed``.
+    padding: the convolutions' padding mode, as in :func:`vgg19`.
     """
     generator = torch.Generator().manual_seed(seed)
     layers: list[tuple[str, nn.Module]] = []
     in_ch = 3
     for block, out_ch in enumerate(widths, start=1):
-        conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode=padding)
         with torch.no_grad():
             conv.weight.normal_(0, (2 / (in_ch * 9)) ** 0.5, generator=generator)
             conv.bias.zero_()
