@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from .. import __version__, image_io
 from ..devices import resolve_runtime
 from ..examples import input_image
-from ..models.layers import LAYER_NAMES
+from ..models.layers import deepest
 from ..multiscale import min_short_side
 from .activations import activation_maps
 from .common import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, ExploreProgress, write_json
@@ -128,25 +129,25 @@ def _check_outputs(output: Path, json_path: Path | None, overwrite: bool, inputs
         raise ValueError(f"cannot write '{json_path}': folder '{json_path.parent}' does not exist")
 
 
-def _check_shape(path: str, size: int) -> None:
+def _check_shape(path: str, size: int, layers: Sequence[str]) -> None:
     """Refuse a picture whose short side at ``size`` (its long edge) is too small for VGG19
-    up to pool5, naming it, before any work starts."""
-    need = min_short_side(LAYER_NAMES)
+    up to the deepest of ``layers``, naming it, before any work starts."""
+    need = min_short_side(layers)
     width, height = image_io.check_image_file(path)
     w, h = image_io.size_for_long_edge(width, height, size)
     if min(w, h) < need:
         raise ValueError(f"{path!r} ({width}x{height} px) is too narrow: at --size {size} it is "
-                         f"{w}x{h} px, and VGG19 needs at least {need} px on each side; use a "
-                         "larger --size or crop it")
+                         f"{w}x{h} px, and VGG19 needs at least {need} px on each side up to "
+                         f"{deepest(layers)}; use a larger --size or crop it")
 
 
 def _run(ctx, call, *, output: Path, json_path: Path | None, overwrite: bool, quiet: bool,
-         device: str, precision: str, size: int, inputs=()) -> None:
+         device: str, precision: str, size: int, layers: Sequence[str], inputs=()) -> None:
     """Check inputs, paths and device, run ``call(callback)`` with a bar, write PNG (+ JSON),
-    echo."""
+    echo. size and layers: the long edge the inputs are used at, and the layers they go to."""
     inputs = [i for i in inputs if i is not None]
     for path in inputs:
-        _check_shape(path, size)
+        _check_shape(path, size, layers)
     _check_outputs(output, json_path, overwrite, inputs)
     runtime = resolve_runtime(device, precision)
     if not quiet:
@@ -195,7 +196,8 @@ def neurons(ctx, layer, channels, top, image, columns, pooling, output, json_pat
         layer, channels, top=top, image=image, size=size, steps=steps, columns=columns,
         seed=seed, device=device, precision=precision, pooling=pooling, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
-        precision=precision, size=size, inputs=[image])
+        precision=precision, size=size, layers=[layer],
+        inputs=[image])
 
 
 @explore.command(short_help="an image rebuilt from one layer at a time (Fig. 1, top)")
@@ -216,7 +218,8 @@ def reconstruct(ctx, content, layers, tv_weight, output, json_path, size, steps,
         content, _layer_list(layers), size=size, steps=steps, tv_weight=tv_weight, seed=seed,
         device=device, precision=precision, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
-        precision=precision, size=size, inputs=[content])
+        precision=precision, size=size, layers=_layer_list(layers),
+        inputs=[content])
 
 
 @explore.command(short_help="textures from growing sets of style layers (Fig. 1, bottom)")
@@ -235,7 +238,8 @@ def style(ctx, style, layers, style_size, output, json_path, size, steps, seed, 
         style, _layer_list(layers), size=size, style_size=style_size, steps=steps, seed=seed,
         device=device, precision=precision, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
-        precision=precision, size=size, inputs=[style])
+        precision=precision, size=size, layers=_layer_list(layers),
+        inputs=[style])
 
 
 @explore.command(short_help="style weight against style depth (Fig. 3)")
@@ -261,7 +265,8 @@ def tradeoff(ctx, content, style, style_weights, layers, content_layer, output, 
         content_layer=content_layer, size=size, steps=steps, seed=seed, device=device,
         precision=precision, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
-        precision=precision, size=size, inputs=[content, style])
+        precision=precision, size=size, layers=_layer_list(layers) + (content_layer,),
+        inputs=[content, style])
 
 
 @explore.command(short_help="where a layer's strongest channels respond on an image")
@@ -279,7 +284,8 @@ def activations(ctx, image, layer, top, columns, output, json_path, size, seed, 
         image, layer, top, size=size, columns=columns, device=device, precision=precision,
         callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
-        precision=precision, size=size, inputs=[image])
+        precision=precision, size=size, layers=[layer],
+        inputs=[image])
 
 
 @explore.command(short_help="regenerate all the README's figures as JPEGs")
