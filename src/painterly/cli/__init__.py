@@ -1,8 +1,8 @@
 """The ``painterly`` command: one module per group of subcommands.
 
 ``stylize``/``demo`` (the optimiser), ``fast``/``train``/``styles``/``export`` (fast styles),
-``examples``, ``explore``, ``studio`` and ``video``. Errors become one-line messages in exactly
-one place, :class:`~painterly.cli.common.Painterly`.
+``examples``, ``explore``, ``studio`` and ``batch`` (many photos, resumable, here or on Ray).
+Errors become one-line messages in exactly one place, :class:`~painterly.cli.common.Painterly`.
 """
 
 import signal  # first, before anything slow to import (no __future__ import here for that)
@@ -34,6 +34,7 @@ import click  # noqa: E402  (the imports below take a second or two: PyTorch)
 from .. import __version__
 from ..explore.commands import explore
 from ..web.server import studio_command
+from .batch import batch_command
 from .common import EXIT_INTERRUPTED, PROG, Painterly, add_threads_option, param_type
 from .examples import examples_command
 from .fast import export_command, fast_command, styles_command, train_command
@@ -50,10 +51,10 @@ def cli() -> None:
 
 
 for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
-                examples_command, explore, studio_command, video_command):
+                examples_command, explore, studio_command, batch_command, video_command):
     cli.add_command(command)
 for command in (stylize, demo, fast_command, train_command, explore, studio_command,
-                video_command):
+                batch_command, video_command):
     add_threads_option(command)  # the commands that compute
 
 
