@@ -35,18 +35,19 @@ class LocalCluster:
     its own process group, so that one node can be killed outright and nothing outlives the
     test: every process whose command line names this cluster's temporary folder is killed."""
 
-    def __init__(self):
+    def __init__(self, head_cpus: int = 1, worker_cpus: int = 1):
         self.temp = tempfile.mkdtemp(prefix="pray")  # short: Unix socket paths are limited
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.address = f"127.0.0.1:{port}"
         ray_cli = [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--block",
-                   "--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
-        self.head = self._start(ray_cli + ["--head", f"--port={port}", "--include-dashboard=false",
+                   "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+        self.head = self._start(ray_cli + [f"--num-cpus={head_cpus}", "--head", f"--port={port}", "--include-dashboard=false",
                                            f"--temp-dir={self.temp}"])
-        self.worker = self._start(ray_cli + [f"--address={self.address}"])
-        self._wait(nodes=2)
+        self.worker = self._start(ray_cli + [f"--num-cpus={worker_cpus}", f"--address={self.address}"]) \
+            if worker_cpus else None
+        self._wait(nodes=2 if worker_cpus else 1)
 
     @staticmethod
     def _start(command):
@@ -70,7 +71,7 @@ class LocalCluster:
             os.killpg(self.worker.pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        for node in (self.worker, self.head):
+        for node in filter(None, (self.worker, self.head)):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.pid, signal.SIGKILL)
             node.wait()

@@ -35,6 +35,7 @@ SKIPPED = {  # a pattern searched for in the line -> why the line is not run her
     r"^python benchmarks/": "benchmarks take minutes; tests/test_benchmarks.py covers them",
     r"^(python -m venv|pip install|\. \.venv/bin/activate)": "installation, done before tests",
     r"^painterly train .* --resume": "continues a run after Ctrl-C; tests/test_fast.py resumes",
+    r"^ray |--ray ": "needs a running Ray cluster; tests/test_batch_ray.py starts one",
 }
 # Stand-ins for the reader's own files: name -> bundled pictures copied there.
 STAND_INS = {
@@ -47,7 +48,7 @@ DROPPED = {"--size", "--scales", "--iterations", "--iterations-per-scale", "--st
 TINY_STYLIZE = ["--size", "32", "--scales", "1", "--iterations", "2"]
 TINY = {
     "stylize": TINY_STYLIZE, "demo": ["--size", "32", "--iterations", "2"],
-    "fast": ["--size", "32"], "export": [],
+    "fast": ["--size", "32"], "export": [], "batch": ["--size", "32"],
     "train": ["--steps", "1", "--batch-size", "1", "--crop-size", "32", "--style-size", "32"],
     "explore figures": ["--quick"], "explore activations": ["--size", "32"],
     "explore neurons": ["--size", "32", "--steps", "2"],
