@@ -221,8 +221,8 @@ def meancov_loss(features: torch.Tensor, target: MeanCov,
         W2^2 = |m - m_t|^2 + tr(S + S_t - 2 (S_t^(1/2) S S_t^(1/2))^(1/2))
     """
     x, w = _pixels(features), _pixel_weights(pixel_weights, features)
-    if w is None:
-        mean, moment = x.mean(dim=1), torch.bmm(x.transpose(1, 2), x) / x.shape[1]
+    if w is None:  # gram_matrix: the second moment with its one-matmul backward
+        mean, moment = x.mean(dim=1), gram_matrix(features)
     else:
         mean, moment = (x * w).sum(dim=1), torch.bmm(x.transpose(1, 2), x * w)
     t_mean, t_moment = _as_float(target.mean).to(x), _as_float(target.moment).to(x)
