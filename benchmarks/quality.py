@@ -30,7 +30,9 @@ with its package's copyright file); the paintings are the bundled public-domain 
 
     nice -n 10 python benchmarks/quality.py --size 256 --split heldout --out /tmp/quality
 
-writes ``quality.md`` (the table), ``quality.json`` and ``contact_sheet.png`` into ``--out``.
+writes ``quality.md`` (the table), ``quality.json`` and ``contact_sheet.png`` into ``--out``
+after every picture; run again with the same ``--out`` and size, it keeps the pictures already
+scored there and paints only the rest.
 """
 
 from __future__ import annotations
@@ -187,8 +189,9 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = PAIRS["tuning"] + PAIRS["heldout"] if args.split == "all" else PAIRS[args.split]
     pairs = pairs[: args.pairs]
-    judge, rows = Judge(), []
-    load = os.getloadavg()
+    judge, load = Judge(), os.getloadavg()
+    done = _earlier_rows(args.out / "quality.json", args.size)
+    rows = []
     for photo_name, painting_name in pairs:
         photo, painting = resolve(photo_name, args.photos), resolve(painting_name, args.photos)
         if photo is None or painting is None:
@@ -197,6 +200,10 @@ def main(argv=None) -> None:
         photo_t = image_io.load_image(photo, long_edge=args.size)
         painting_t = image_io.load_image(painting, long_edge=args.size)
         for spec in specs:
+            earlier = done.get((f"{photo_name} x {painting_name}", spec))
+            if earlier is not None:  # a run stopped part way: keep what it scored
+                rows.append(earlier)
+                continue
             name = f"{Path(photo_name).stem.split(':')[-1]}__{painting_name}__{_slug(spec)}.png"
             run = run_contender(spec, photo, painting, args.size, args.out / name, args)
             row = {"pair": f"{photo_name} x {painting_name}", "contender": spec, **run}
@@ -207,12 +214,28 @@ def main(argv=None) -> None:
                 row.update(judge.score(result, photo_t, painting_t))
             rows.append(row)
             print(json.dumps(row), flush=True)
+            write_report(rows, args, load)  # after every picture, so a stopped run keeps its rows
+    print(write_report(rows, args, load))
+
+
+def _earlier_rows(path: Path, size: int) -> dict:
+    """{(pair, contender): row} of an earlier run at the same size in the same folder."""
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    if earlier.get("size") != size:
+        return {}
+    return {(r["pair"], r["contender"]): r for r in earlier["rows"] if "path" in r}
+
+
+def write_report(rows: list[dict], args, load) -> str:
+    """quality.json, quality.md and contact_sheet.png in ``args.out``; returns the table."""
     (args.out / "quality.json").write_text(json.dumps(
         {"size": args.size, "split": args.split, "load_before": load, "rows": rows}, indent=1))
     table = render_table(rows, args, load)
     (args.out / "quality.md").write_text(table)
-    print(table)
     contact_sheet(rows, args).save(args.out / "contact_sheet.png")
+    return table
 
 
 def _slug(spec: str) -> str:
