@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -27,7 +28,15 @@ RECIPE = {"relu1_1": (1000, 3e-3), "relu2_1": (800, 2e-3), "relu3_1": (1500, 1e-
           "relu4_1": (2500, 1e-3)}
 
 
+def _stop_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # SIGTERM, and SIGINT even where a shell started this in the background with SIGINT
+    # ignored, stop training with a checkpoint.
+    signal.signal(signal.SIGINT, _stop_as_interrupt)
+    signal.signal(signal.SIGTERM, _stop_as_interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos")
     parser.add_argument("--work", type=Path, required=True)
