@@ -117,7 +117,7 @@ def test_style_scale_sets_the_paintings_long_edge():
     assert style_long_edge(StyleConfig(size=512, style_size=300, style_scale=2.0)) == 600
     assert style_long_edge(StyleConfig(size=64, style_scale=0.1)) == 32  # never below 32 px
     assert _shrunk(torch.zeros(1, 3, 100, 200), 1 / 16, 16) == 32  # coarse scales: same floor
-    assert _shrunk(torch.zeros(1, 3, 24, 24), 0.5) == 24  # nor above a tiny painting's own size
+    assert _shrunk(torch.zeros(1, 3, 24, 24), 0.5, 16) == 24  # nor above a tiny painting's own size
 
 
 def test_style_scale_changes_the_strokes():
