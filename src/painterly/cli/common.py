@@ -226,3 +226,15 @@ def output_options(func):
     return func
 
 
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"
+PRECISION_HELP = "auto: bf16 on CPUs that have it and on CUDA, else fp32"
+
+
+def runtime_options(func):
+    """--device and --precision, for the commands that run a network."""
+    for decorator in reversed([
+            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
+            click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+                         default="auto", show_default=True, help=PRECISION_HELP)]):
+        func = decorator(func)
+    return func

@@ -25,19 +25,9 @@ from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
-from .common import EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, setup
+from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, runtime_options,
+                     setup)
 
-DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps"
-PRECISION_HELP = "auto: bf16 on CPUs that have it and on CUDA, else fp32"
-
-
-def _runtime_options(func):
-    for decorator in reversed([
-            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
-            click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-                         default="auto", show_default=True, help=PRECISION_HELP)]):
-        func = decorator(func)
-    return func
 
 
 # ------------------------------------------------------------------------------ fast
@@ -62,7 +52,7 @@ def _runtime_options(func):
               show_default=True, help="file type of the outputs written into a folder")
 @click.option("--tile-size", type=click.IntRange(min=160), default=DEFAULT_TILE, show_default=True,
               help="paint images larger than this on a side in tiles (flat memory, no seams)")
-@_runtime_options
+@runtime_options
 @output_options
 def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt, tile_size, device,
                  precision, overwrite, quiet, verbose):
@@ -199,7 +189,7 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
 @click.option("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes,
               show_default=True, help="minutes between checkpoints")
 @click.option("--seed", type=int, default=0, show_default=True)
-@_runtime_options
+@runtime_options
 @output_options
 def train_command(ctx, paintings, photos, output, names, add_to, continue_from, resume, device, precision,
                   overwrite, quiet, verbose, **settings):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .. import image_io
 from ..devices import resolve_runtime
 from ..examples import input_image
-from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, setup
+from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, runtime_options, setup
 
 
 @click.command("video", no_args_is_help=True)
@@ -51,10 +51,7 @@ from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, setup
 @click.option("--keep-work", is_flag=True, help="keep the work folder after the output is written")
 @click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="every N frames, write the latest painted frame to OUTPUT.preview.png")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-              show_default=True, help="network precision")
+@runtime_options
 @output_options
 def video_command(ctx, clip, output, style, engine, size, start, end, blend, temporal_weight,
                   iterations, flow, strength, work, keep_work, save_every, device, precision,
