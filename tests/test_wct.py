@@ -86,7 +86,7 @@ def test_decoders_round_trip_through_their_folder(tmp_path):
 
 
 def test_broken_decoder_folders_give_one_line_errors(tmp_path):
-    with pytest.raises(DecoderError, match="cannot read"):
+    with pytest.raises(DecoderError, match="holds no VGG decoders"):
         load_decoders(tmp_path / "missing")
     save_decoders(Decoders({"relu1_1": Decoder("relu1_1")}), tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\0" * 20)
@@ -188,3 +188,17 @@ def test_pictures_too_small_for_relu4_1_are_refused(content_png, tmp_path):
     result = CliRunner().invoke(cli, ["fast", str(tiny), "--style", str(content_png), "--size", "0",
                                       "-o", str(tmp_path / "o.png")])
     assert result.exit_code == 2 and "tiny.png" in result.output and "16 px" in result.output
+
+
+def test_missing_bundled_decoders_are_named_before_work(monkeypatch, tmp_path, content_png, style_png):
+    from click.testing import CliRunner
+
+    import painterly.fast.decoders as module
+    from painterly.cli import cli
+
+    monkeypatch.setattr(module, "BUNDLED_DIR", tmp_path / "none")
+    result = CliRunner().invoke(cli, ["fast", str(content_png), "--style", str(style_png),
+                                      "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2
+    assert "train them with scripts/train_decoders.py" in result.output
+    assert "cpu" not in result.output  # before the device line

@@ -21,6 +21,7 @@ from ..examples import input_image
 from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrupted,
                     are_painting_files, load_mix, make_painter, train)
 from ..fast import wct
+from ..fast.decoders import check_decoders
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
 from ..fast.photos import PHOTO_SUFFIXES, find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT
@@ -85,6 +86,7 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
             if min(width, height) < least:
                 raise ValueError(f"painting {parse_style_spec(spec)[0]!r} ({width}x{height} px) "
                                  f"is too small: it needs at least {least} px on each side")
+        check_decoders()
     else:
         load_mix(style)  # every style found before anything is written
     jobs = _output_paths(inputs, output, fmt, single=len(photos) == 1 and not Path(photos[0]).is_dir())

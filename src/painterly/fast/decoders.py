@@ -109,10 +109,25 @@ def save_decoders(decoders: Decoders, folder: str | os.PathLike, dtype=torch.flo
     return folder
 
 
+def check_decoders(folder: str | os.PathLike | None = None) -> None:
+    """DecoderError, before anything loads, when ``folder`` (default: the bundled decoders)
+    holds no decoders; for the bundled folder the message says how to make them."""
+    folder = Path(folder) if folder is not None else BUNDLED_DIR
+    if (folder / "config.json").is_file():
+        return
+    if folder == BUNDLED_DIR:
+        raise DecoderError("painting pictures need painterly's VGG decoders, which this copy of "
+                           "painterly does not have yet: train them with "
+                           "scripts/train_decoders.py (see DEVELOPERS.md), or use a trained "
+                           "style (`painterly styles`)")
+    raise DecoderError(f"{str(folder)!r} holds no VGG decoders (no config.json)")
+
+
 def load_decoders(folder: str | os.PathLike | None = None) -> Decoders:
     """Read a decoder folder (default: the bundled decoders) into fp32 decoders in eval mode;
     DecoderError if it is missing or unreadable."""
     folder = Path(folder) if folder is not None else BUNDLED_DIR
+    check_decoders(folder)
     try:
         config = json.loads((folder / "config.json").read_text())
         if config.get("format") != FORMAT:
