@@ -403,6 +403,27 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{stem}.{secrets.token_hex(6)}.tmp")
 
 
+@contextlib.contextmanager
+def replacing(out: Path, *, overwrite: bool, errors: tuple[type[BaseException], ...] = (OSError,)
+              ) -> Iterator[Path]:
+    """Write ``out`` atomically: the block writes the temporary path this yields (next to
+    ``out``); when it ends, the file is renamed over ``out`` (an existing ``out`` is refused
+    unless ``overwrite``). On any failure or Ctrl-C the temporary file is removed and ``out``
+    is untouched; ``errors`` become a one-line OutputError naming ``out``."""
+    tmp = temporary_path(out)
+    try:
+        yield tmp
+        if not overwrite and os.path.lexists(out):
+            raise OutputError(f"cannot write {_q(out)}: file already exists (use --overwrite)")
+        os.replace(tmp, out)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(exc, errors) and not isinstance(exc, OutputError):
+            raise OutputError(f"cannot write {_q(out)}: {_reason(exc)}") from exc
+        raise
+
+
 def _same_file(a: Path, b: Path) -> bool:
     with contextlib.suppress(OSError, ValueError):
         return os.path.samefile(a, b)
@@ -480,23 +501,10 @@ def save_image(image: torch.Tensor | Image.Image, path: _PathLike, *,
         pil.save(encoded, format=fmt, **options)
     except (OSError, RuntimeError, ValueError) as exc:
         raise OutputError(f"cannot write {name}: {fmt} encoding failed ({_reason(exc)})") from exc
-    # Not mkstemp: its files are 0600; os.open with 0o666 lets the umask decide, as usual.
-    tmp = temporary_path(out)
-    try:
+    with replacing(out, overwrite=overwrite) as tmp:
+        # Not mkstemp: its files are 0600; os.open with 0o666 lets the umask decide, as usual.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:
-        raise OutputError(f"cannot write {name}: {_reason(exc)}") from exc
-    try:
         _write_durably(fd, encoded.getvalue())
-        if not overwrite and os.path.lexists(out):
-            raise OutputError(f"cannot write {name}: file already exists (use --overwrite)")
-        os.replace(tmp, out)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {name}: {_reason(exc)}") from exc
-        raise
     _fsync_folder(out.parent)
     return out
 

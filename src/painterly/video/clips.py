@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from ..image_io import ImageError, OutputError, check_writable, temporary_path
+from ..image_io import ImageError, OutputError, check_writable, replacing
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +235,7 @@ def write_clip(path: str | os.PathLike, frames: Iterable[np.ndarray], *, rate: F
     (re-encoded only where the container cannot hold its codec; GIF has none)."""
     out = check_video_output(path, overwrite=overwrite)
     fmt, codec, pix_fmt, takes, audio_codec = FORMATS[out.suffix.lower()]
-    tmp = temporary_path(out)
-    try:
+    with replacing(out, overwrite=overwrite, errors=(OSError, av.FFmpegError)) as tmp:
         with av.open(str(tmp), "w", format=fmt) as container:
             stream = container.add_stream(codec, rate=rate, options=_OPTIONS.get(codec, {}))
             stream.width, stream.height = size
@@ -249,15 +248,6 @@ def write_clip(path: str | os.PathLike, frames: Iterable[np.ndarray], *, rate: F
                 frame.time_base = 1 / rate
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
-        if not overwrite and os.path.lexists(out):
-            raise OutputError(f"cannot write {_q(out)}: file already exists (use --overwrite)")
-        os.replace(tmp, out)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if isinstance(exc, (OSError, av.FFmpegError)) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write {_q(out)}: {_reason(exc)}") from exc
-        raise
     return out
 
 
