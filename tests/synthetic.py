@@ -1,6 +1,10 @@
 """Small synthetic images for the tests (plain functions, importable from any test module)."""
 
+from pathlib import Path
+
+import numpy as np
 import torch
+from PIL import Image
 
 
 def gradient(h: int = 24, w: int = 32) -> torch.Tensor:
@@ -12,3 +16,14 @@ def gradient(h: int = 24, w: int = 32) -> torch.Tensor:
 def stripes(h: int = 24, w: int = 24) -> torch.Tensor:
     """Vertical black and white stripes (1,3,h,w), 3 px wide: a texture with one clear period."""
     return (torch.arange(w) % 6 < 3).float().expand(1, 3, h, w).clone()
+
+
+def photo_folder(root: Path, count: int) -> Path:
+    """``root/photos`` with ``count`` random 32x24 PNGs (p0.png, ...) and one broken file."""
+    folder = root / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for n in range(count):
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(folder / f"p{n}.png")
+    (folder / "broken.png").write_bytes(b"not a picture")
+    return folder

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+from synthetic import photo_folder
 from click.testing import CliRunner
 from PIL import Image
 
@@ -26,13 +26,7 @@ def style(tmp_path):
 
 @pytest.fixture
 def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for n in range(3):
-        Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(folder / f"p{n}.png")
-    (folder / "broken.png").write_bytes(b"not a picture")
-    return folder
+    return photo_folder(tmp_path, 3)
 
 
 def record(out):

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import pytest
+from synthetic import photo_folder
 import torch
 from PIL import Image
 
@@ -97,13 +97,7 @@ def cluster():
 
 @pytest.fixture
 def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for n in range(6):
-        Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(folder / f"p{n}.png")
-    (folder / "broken.png").write_bytes(b"not a picture")
-    return folder
+    return photo_folder(tmp_path, 6)
 
 
 class SlowEngine:

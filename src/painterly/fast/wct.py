@@ -217,13 +217,17 @@ def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
 
 
+def _check_preserve(mode: str) -> None:
+    if mode not in ("none", "luminance", "histogram"):
+        raise ValueError(f"preserve_color must be none, luminance or histogram; got {mode!r}")
+
+
 def _preserve(painted: torch.Tensor, photo: torch.Tensor, mode: str) -> torch.Tensor:
+    _check_preserve(mode)
     if mode == "luminance":
         return color.recombine_chroma(painted, photo).clamp_(0, 1)
     if mode == "histogram":
         return color.match_color(painted, photo)
-    if mode != "none":
-        raise ValueError(f"preserve_color must be none, luminance or histogram; got {mode!r}")
     return painted
 
 
@@ -242,7 +246,7 @@ class PaintingPainter:
                  universal: UniversalPainter | None = None):
         if not 0 <= strength <= 1:
             raise ValueError(f"strength must be between 0 and 1, got {strength!r}")
-        _preserve(torch.zeros(1, 3, 1, 1), torch.zeros(1, 3, 1, 1), preserve_color)  # checks it
+        _check_preserve(preserve_color)
         self.universal = universal or UniversalPainter(runtime=runtime, tile_size=tile_size)
         self.strength, self.preserve_color = strength, preserve_color
         self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
