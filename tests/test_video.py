@@ -142,6 +142,20 @@ def test_bad_file_exits_2_with_one_line(tmp_path, damage):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, cut", [("photo.jpg", False), ("cut.jpg", True), ("photo.png", False)])
+def test_still_picture_is_refused_as_a_clip(tmp_path, name, cut):
+    from PIL import Image
+
+    picture = tmp_path / name
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(picture)
+    if cut:
+        picture.write_bytes(picture.read_bytes()[:300])
+    out = tmp_path / "out.mp4"
+    result = run("video", picture, "-o", out, "--style", "starry_night")
+    assert result.exit_code == 2 and "still picture" in result.output
+    assert result.output.count("\n") == 1 and not out.exists()
+
+
 def test_broken_frame_in_the_middle_keeps_the_count_with_a_warning(tmp_path):
     clip = make_clip(tmp_path / "in.mov", suffix=".mjpeg.mov", frames=9)
     with av.open(str(clip)) as c:  # every frame a JPEG of its own: break the fifth

@@ -78,11 +78,21 @@ def _opened(path: Path) -> Iterator[av.container.InputContainer]:
         raise VideoError(f"cannot read {_q(path)}: not a video file, or a damaged or truncated "
                          f"one ({_reason(exc)})") from exc
     try:
+        if _is_still_picture(container):
+            raise VideoError(f"cannot read {_q(path)}: it is a still picture, not a video; paint "
+                             "it with `painterly PHOTO` or `painterly fast PHOTO`")
         if not container.streams.video:
             raise VideoError(f"cannot read {_q(path)}: it has no video stream")
         yield container
     finally:
         container.close()
+
+
+def _is_still_picture(container) -> bool:
+    """True when FFmpeg opened the file with one of its picture readers (``image2`` for
+    JPEG and the like, ``png_pipe``, ``webp_pipe``, ...): one frame, whole or truncated."""
+    return any(name == "image2" or name.endswith("_pipe")
+               for name in container.format.name.split(","))
 
 
 def _reason(exc: BaseException) -> str:
