@@ -67,3 +67,18 @@ def bundled() -> dict[str, Path]:
 def bundled_images(bundled) -> dict[str, Path]:
     """Another name for :func:`bundled`."""
     return bundled
+
+
+@pytest.fixture
+def random_decoders(tmp_path, monkeypatch):
+    """Untrained decoders at every level, installed as the bundled ones."""
+    import torch
+
+    import painterly.fast.decoders as module
+    from painterly.fast.decoders import DECODER_LAYERS, Decoder, Decoders, save_decoders
+
+    torch.manual_seed(0)
+    folder = save_decoders(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}),
+                           tmp_path / "decoders")
+    monkeypatch.setattr(module, "BUNDLED_DIR", folder)
+    return folder

@@ -129,18 +129,6 @@ def test_tiles_with_the_whole_pictures_whitening_reproduce_the_whole_picture():
     assert torch.allclose(got, expected, atol=5e-3)
 
 
-@pytest.fixture
-def random_decoders(tmp_path, monkeypatch):
-    """Untrained decoders at every level, installed as the bundled ones."""
-    import painterly.fast.decoders as module
-
-    torch.manual_seed(0)
-    folder = save_decoders(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}),
-                           tmp_path / "decoders")
-    monkeypatch.setattr(module, "BUNDLED_DIR", folder)
-    return folder
-
-
 @pytest.mark.slow
 def test_fast_command_takes_a_painting_picture_as_the_style(random_decoders, content_png,
                                                             style_png, tmp_path):

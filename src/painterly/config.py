@@ -79,8 +79,8 @@ class StyleConfig:
     style_weight: float = field(default=10.0, metadata={"help": "beta: weight of the style loss"})
     tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation smoothness loss"})
     init: str = field(
-        default="content", metadata={"help": "start image: content, noise, style, fast (the fast style trained on "
-                                        "the painting, see `painterly styles`), or a file path"})
+        default="content", metadata={"help": "start image: content, noise, style, fast (the painting's fast style "
+                                        "if one was trained, else universal style transfer), or a file path"})
     optimizer: Optimizer = field(default="lbfgs", metadata={"help": "lbfgs (the paper's) or adam"})
     iterations: int = field(
         default=100, metadata={"help": "optimiser steps at the output size (coarser sizes get more)"})

@@ -334,16 +334,24 @@ def _objectives(config: StyleConfig):
 
 
 def _fast_start(photo: torch.Tensor, pairs, config: StyleConfig) -> torch.Tensor:
-    """The photo painted by the fast styles trained on the paintings, blended by weight.
+    """The photo painted in one pass: by the fast styles trained on the paintings when every
+    painting has one, otherwise by universal style transfer from the paintings themselves
+    (Li et al. 2017), blended by weight.
 
     A departure from Gatys et al., who start from noise or the photo: starting from a picture
     that already carries the painting's texture leaves the optimiser only the refinement.
     """
     from .fast import FastPainter
     from .fast.paint import styles_for_paintings
+    from .fast.wct import PaintingPainter
 
-    styles, mix = styles_for_paintings(pairs)
-    painter = FastPainter(styles, mix, runtime=resolve_runtime(config.device, "auto"))
+    runtime = resolve_runtime(config.device, "auto")
+    trained = styles_for_paintings(pairs)
+    if trained is not None:
+        painter = FastPainter(*trained, runtime=runtime)
+    else:
+        painter = PaintingPainter([(image_io.load_image(painting), weight) for painting, weight in pairs],
+                                  runtime=runtime)
     start = painter(photo).to(photo.device)
     if config.preserve_color == "luminance":
         start = color.grey(color.luminance(start))

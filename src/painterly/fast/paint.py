@@ -106,21 +106,21 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
     return styles, mix / mix.sum()
 
 
-def styles_for_paintings(pairs) -> tuple[FastStyles, torch.Tensor]:
-    """The fast styles trained on these paintings: [(painting file, weight), ...] -> the
-    network and its (S,) weights. Paintings are recognised by their files' SHA-256, as
-    recorded in each style folder's config.json; StyleError if one has no fast style."""
+def styles_for_paintings(pairs) -> tuple[FastStyles, torch.Tensor] | None:
+    """The fast styles trained on these paintings: [(painting, weight), ...] -> the network
+    and its (S,) weights, or None when a painting is not a file or has no fast style.
+    Paintings are recognised by their files' SHA-256, as recorded in each style folder's
+    config.json."""
     from ..models.weights import file_sha256
 
     trained = _trained_paintings()
     specs = []
     for painting, weight in pairs:
         if not isinstance(painting, (str, Path)) or not Path(painting).is_file():
-            raise StyleError("init 'fast' needs the paintings as files, to find their fast styles")
+            return None
         found = trained.get(file_sha256(Path(painting)))
         if found is None:
-            raise StyleError(f"no fast style was trained on {str(painting)!r} (see `painterly "
-                             "styles`); train one with `painterly train`, or use another init")
+            return None
         folder, name = found
         specs.append(f"{folder / name}:{weight}")
     return load_mix(specs)
