@@ -21,6 +21,8 @@ Routes::
     GET  /api/fast/results/{id}.png     a Fast mode result (?download=1 as an attachment)
     POST /api/fast/frame?style=NAME     Live: one JPEG/PNG/WebP frame in, JPEG out
                                         (&edge=320, &preserve_color=none)
+    POST /api/universal                 the one-pass preview of a photo and a painting
+                                        (JSON, see universal_views) -> JPEG
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from ..devices import resolve_runtime
 from ..fast.store import FastStyles
 from ..models.vgg import FeatureExtractor
 from ..multiscale import min_short_side
-from . import explore_views, fast_views
+from . import explore_views, fast_views, universal_views
 from .events import Streams, event_stream, public_job
 from .fast_views import FastError, FastLimits, FastStudio
 from .guards import (BadBody, Failsafe, SameOrigin, TooLarge, TrustedHosts, declared_length,
@@ -58,6 +60,7 @@ from .guards import (BadBody, Failsafe, SameOrigin, TooLarge, TrustedHosts, decl
 from .jobs import Job, JobManager, QueueFull
 from .params import Limits, ParamError, choices, parse_job
 from .tasks import stylize_task
+from .universal_views import UniversalStudio
 from .uploads import (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, ImageStore, UploadError,
                       too_large_message)
 
@@ -79,8 +82,9 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
                fast_limits: FastLimits = FastLimits()) -> Starlette:
     """The studio app. Results and uploads of this run go to a new folder in ``results_dir``.
 
-    extractor: a feature network to use instead of VGG19 (tests). base_config: the defaults
-    a request starts from (the studio's, or a tiny network's layers in tests).
+    extractor: a feature network to use instead of VGG19 (tests), by the optimiser and by
+    the one-pass preview (its layers that a decoder inverts). base_config: the defaults a
+    request starts from (the studio's, or a tiny network's layers in tests).
     allowed_hosts: Host header values accepted (DNS-rebinding guard); ``("*",)`` for any.
     fast_styles: what Fast mode and the Live tab offer: None for the bundled styles and the
     user's own, or one style folder, or a loaded network (checked now: a folder that cannot
@@ -98,7 +102,8 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
     fast = FastStudio(fast_styles, runtime, fast_limits)
     if fast_styles is not None:
         fast.styles()  # a folder that cannot be read fails here, not on the first request
-    routes = _Routes(store, manager, base, limits, extractor, run_dir, fast)
+    universal = UniversalStudio(runtime, extractor, busy_timeout=fast_limits.busy_timeout)
+    routes = _Routes(store, manager, base, limits, extractor, run_dir, fast, universal)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -114,6 +119,7 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
         lifespan=lifespan)
     app.state.run_dir, app.state.jobs, app.state.images = run_dir, manager, store
     app.state.fast, app.state.streams = fast, routes.streams
+    app.state.universal = universal
     return app
 
 
@@ -122,9 +128,10 @@ class _Routes:
 
     def __init__(self, store: ImageStore, manager: JobManager, base: StyleConfig,
                  limits: Limits, extractor: FeatureExtractor | None, run_dir: Path,
-                 fast: FastStudio):
+                 fast: FastStudio, universal: UniversalStudio):
         self.store, self.manager, self.base, self.limits = store, manager, base, limits
         self.extractor, self.run_dir, self.fast = extractor, run_dir, fast
+        self.universal = universal
         self.device = fast.runtime.describe()
         self.streams = Streams()
 
@@ -148,6 +155,7 @@ class _Routes:
             Route("/api/fast", self.fast_paint, methods=["POST"]),
             Route("/api/fast/results/{result_id}.png", self.fast_result, methods=["GET"]),
             Route("/api/fast/frame", self.fast_frame, methods=["POST"]),
+            Route("/api/universal", self.universal_preview, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
@@ -171,6 +179,7 @@ class _Routes:
             "network": "VGG19" if self.extractor is None else "a small test network",
             "device": self.device,
             "examples": [image.public() for image in self.store.examples()],
+            "universal": self.universal.status(),
         })
 
     async def image_thumb(self, request: Request) -> Response:
@@ -377,6 +386,29 @@ class _Routes:
         return Response(jpeg, media_type="image/jpeg",
                         headers={"Cache-Control": "no-store",
                                  "X-Paint-Seconds": f"{seconds:.4f}"})
+
+    # ------------------------------------------------------------------ one-pass preview
+
+    async def universal_preview(self, request: Request) -> Response:
+        body, refused = await _json_body(request)
+        if refused is not None:
+            return refused
+        try:
+            wanted = universal_views.parse_preview(body, self.store, self.base.size,
+                                                   self.limits.max_size)
+            preview = await run_in_threadpool(self.universal.paint, wanted)
+        except ParamError as exc:
+            return error(400, str(exc))
+        except FastError as exc:
+            return _fast_error(exc)
+        except image_io.ImageError as exc:  # a stored picture that can no longer be read
+            log.warning("one-pass preview failed: %s", exc)
+            return error(500, str(exc))
+        width, height = preview.size
+        return Response(preview.jpeg, media_type="image/jpeg",
+                        headers={"Cache-Control": "no-store",
+                                 "X-Paint-Seconds": f"{preview.seconds:.4f}",
+                                 "X-Image-Size": f"{width}x{height}"})
 
 
 def _fast_error(exc: FastError) -> Response:

@@ -1,8 +1,9 @@
 // painterly studio: the page. Plain JavaScript, no libraries, nothing from the internet.
 // It picks images, starts jobs (POST /api/jobs), follows one job's Server-Sent Events
 // (live preview, loss curve, progress and ETA) and lists this session's jobs. In Fast mode
-// it paints the chosen photo with a fast style in one request (POST /api/fast). The Live
-// tab is in live.js, which uses the helpers below.
+// it paints the chosen photo with a fast style in one request (POST /api/fast). Before a
+// job, it shows a one-pass preview of the chosen photo and painting (POST /api/universal).
+// The Live tab is in live.js, which uses the helpers below.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,10 +13,13 @@ const state = {
   fast: null,                                // GET /api/fast/styles
   fastStyle: null,                           // the chosen fast style's name
   job: null,                                 // id of the job shown on the stage
+  jobActive: false,                          // that job is queued or running
   source: null,                              // its EventSource
   points: [],                                // [step, total, content, style]
   total: 0, scaleEdges: [], imageSeq: 0,
   pollTimer: null,
+  ready: false,                              // init() has finished
+  onePass: { timer: null, busy: false, again: false, key: null, urls: [] },
 };
 
 // ------------------------------------------------------------------ helpers
@@ -63,6 +67,7 @@ function choose(role, image) {
   $(`${role}-name`).textContent = image.credit ? `${image.name} (${image.credit})` : image.name;
   $(`${role}-error`).textContent = "";
   renderExploreChosen();
+  requestOnePass();
 }
 
 function addThumb(role, image, select) {
@@ -164,6 +169,7 @@ async function cancel() {
 function follow(job) {
   if (state.source) state.source.close();
   state.job = job.id;
+  state.jobActive = ["queued", "running"].includes(job.state);
   state.points = [];
   state.total = job.total_steps;
   state.scaleEdges = [];
@@ -215,9 +221,10 @@ function progress(p) {
   drawLoss();
 }
 
-function showImage(url) {
+function showImage(url, label = "") {
   // Load off-screen first, so the visible image never flashes empty between frames; a
-  // frame that arrives after a newer one (loads finish out of order) is dropped.
+  // frame that arrives after a newer one (loads finish out of order) is dropped. label:
+  // a caption on the image (the one-pass preview's), none for a job's own images.
   const seq = ++state.imageSeq;
   const next = new Image();
   next.onload = () => {
@@ -226,6 +233,8 @@ function showImage(url) {
     live.src = url;
     live.hidden = false;
     $("placeholder").hidden = true;
+    $("preview-label").textContent = label;
+    $("preview-label").hidden = !label;
     fitImage();
   };
   next.src = url;
@@ -244,6 +253,7 @@ function fitImage() {
 
 function finished(job) {
   $("cancel").disabled = true;
+  state.jobActive = false;
   if (job.state === "done") {
     showImage(job.result);
     $("progress").value = 1;
@@ -273,6 +283,7 @@ function setMethod() {
   $("start").textContent = fast ? "Paint" : "Start";
   if (fast) $("cancel").disabled = true;
   showChosenStyle();
+  requestOnePass();
 }
 
 function showChosenStyle() {
@@ -323,6 +334,7 @@ async function paintFast() {
   }
   if (state.source) state.source.close();
   state.job = null;
+  state.jobActive = false;
   markCurrent();
   const params = { image: content.id, style: state.fastStyle, size: Number($("size").value) };
   if (state.fast.preserve_color.includes($("preserve-color").value)) {
@@ -350,6 +362,99 @@ async function paintFast() {
   } finally {
     $("start").disabled = false;
   }
+}
+
+// ------------------------------------------------------------------ one-pass preview
+
+// In Optimise mode the chosen photo is painted with the chosen painting in one pass by
+// universal style transfer (Li et al. 2017) as soon as both are chosen, and again when the
+// strength, size or colours change: a preview in a second or two, shown on the stage with a
+// label until a job's own images take its place. One request at a time; what changes while
+// it paints is sent when it returns.
+const ONE_PASS_DELAY = 300;   // ms without changes before a request
+const ONE_PASS_EDGE = 512;    // long edge at most: a preview, not the result
+const ONE_PASS_LABEL = "one-pass preview (universal style transfer)";
+
+const onePassAvailable = () => Boolean(state.config && state.config.universal &&
+                                       state.config.universal.available);
+
+function onePassParams() {
+  const { content, style } = state.chosen;
+  if (!onePassAvailable() || method() !== "optimise" || !content || !style) return null;
+  const size = Math.max(16, Math.min(Number($("size").value) || ONE_PASS_EDGE, ONE_PASS_EDGE));
+  const colours = $("preserve-color").value;
+  return {
+    photo: content.id, painting: style.id, size,
+    strength: Number($("one-pass-strength").value),
+    preserve_color: ["luminance", "histogram"].includes(colours) ? colours : "none",
+  };
+}
+
+function requestOnePass(delay = ONE_PASS_DELAY) {
+  if (!state.ready) return;  // (images chosen while the page starts: see init)
+  clearTimeout(state.onePass.timer);
+  state.onePass.timer = setTimeout(sendOnePass, delay);
+}
+
+async function sendOnePass() {
+  const one = state.onePass, params = onePassParams();
+  if (!params) return;
+  if (one.busy) { one.again = true; return; }
+  const key = JSON.stringify(params), job = state.job;
+  if (key === one.key) { showOnePass(one.urls.at(-1), job); return; }
+  one.busy = true;
+  one.again = false;
+  let retry = ONE_PASS_DELAY;
+  $("one-pass-status").textContent = "painting…";
+  try {
+    const response = await fetch("/api/universal", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(params),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      const message = (body && body.error) || `${response.status} ${response.statusText}`;
+      throw Object.assign(new Error(message), { status: response.status });
+    }
+    const url = URL.createObjectURL(await response.blob());
+    one.key = key;
+    one.urls.push(url);
+    while (one.urls.length > 2) URL.revokeObjectURL(one.urls.shift());  // shown or showing
+    const seconds = Number(response.headers.get("X-Paint-Seconds"));
+    $("one-pass-status").textContent =
+      isFinite(seconds) ? `painted in ${(seconds * 1000).toFixed(0)} ms` : "";
+    showOnePass(url, job);
+  } catch (e) {
+    $("one-pass-status").textContent = e.message;
+    if (e.status === 501) {  // the decoders have gone since the page started
+      state.config.universal = { available: false, message: e.message };
+      showOnePassControls();
+    }
+    if (e.status === 503) { one.again = true; retry = 1000; }  // another page's preview
+  } finally {
+    one.busy = false;
+    if (one.again) requestOnePass(retry);
+  }
+}
+
+function showOnePass(url, job) {
+  // Not over a job chosen since the request, nor over one whose own images are coming.
+  if (url && job === state.job && !state.jobActive && method() === "optimise") {
+    showImage(url, ONE_PASS_LABEL);
+  }
+}
+
+function showOnePassControls() {
+  $("one-pass").hidden = !onePassAvailable();
+}
+
+function setupOnePass() {
+  const slider = $("one-pass-strength");
+  const shown = () => { $("one-pass-strength-value").textContent = Number(slider.value).toFixed(2); };
+  shown();
+  slider.addEventListener("input", () => { shown(); requestOnePass(); });
+  for (const id of ["size", "preserve-color"]) $(id).addEventListener("change", () => requestOnePass());
+  showOnePassControls();
 }
 
 // ------------------------------------------------------------------ loss curve
@@ -601,6 +706,7 @@ async function init() {
     }
     setupDrop(role);
   }
+  setupOnePass();
   $("controls").addEventListener("submit", start);
   $("cancel").addEventListener("click", cancel);
   $("tab-paint").addEventListener("click", () => showTab("paint"));
@@ -616,7 +722,9 @@ async function init() {
   await refreshGallery();
   const jobs = (await api("/api/jobs")).jobs;   // after a reload, pick up the latest job again
   const latest = jobs[jobs.length - 1];
+  state.ready = true;
   if (latest) follow(latest);
+  else requestOnePass();        // a fresh page: the chosen examples, in one pass
 }
 
 // After every deferred script (live.js too) has run.
