@@ -190,3 +190,17 @@ def test_missing_bundled_decoders_are_named_before_work(monkeypatch, tmp_path, c
     assert result.exit_code == 2
     assert "train them with scripts/train_decoders.py" in result.output
     assert "cpu" not in result.output  # before the device line
+
+
+def test_painter_leaves_a_shared_network_as_it_was():
+    # load_vgg19 is cached and the optimiser shares it: a painter at another precision must
+    # work on a copy.
+    from painterly.devices import resolve_runtime
+    from painterly.pipeline import load_vgg19
+
+    network = load_vgg19(None, "auto", "max")
+    dtype = next(network.parameters()).dtype
+    painter = UniversalPainter(Decoders({"relu1_1": Decoder("relu1_1")}), network,
+                               resolve_runtime("cpu", "bf16"), levels=("relu1_1",))
+    assert next(painter.encoder.parameters()).dtype == torch.bfloat16
+    assert next(network.parameters()).dtype == dtype == torch.float32

@@ -15,6 +15,7 @@ features (Li et al.'s Sec. 4 interpolation).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,7 +125,9 @@ class UniversalPainter:
         self.statistics_edge = tile_size  # long edge of the picture the tiles' whitening is from
         deepest = max(self.levels, key=extractor.names.index)
         device, dtype = self.runtime.device, self.runtime.dtype
-        self.encoder = extractor.truncated(deepest).to(device, dtype)
+        # A copy: the extractor may be the cached VGG19 the optimiser shares, and moving it to
+        # this painter's device and precision in place would change it under the optimiser.
+        self.encoder = copy.deepcopy(extractor.truncated(deepest)).to(device, dtype)
         self.decoders = {layer: decoders.nets[layer].to(device, dtype) for layer in self.levels}
 
     @torch.inference_mode()

@@ -14,7 +14,6 @@ answers 501, as the studio does for other things this copy cannot do.
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import math
@@ -135,23 +134,19 @@ class UniversalStudio:
                 decoders = load_decoders()
             except DecoderError as exc:  # present but unreadable: the installation is broken
                 raise FastError(" ".join(str(exc).split()), status=500) from None
-            levels = self._levels()
-            self._painter = UniversalPainter(decoders, self._encoder(levels), self.runtime,
-                                             levels=levels)
+            self._painter = UniversalPainter(decoders, self._network(), self.runtime,
+                                             levels=self._levels())
             log.info("loaded the universal style transfer engine in %.2f s",
                      time.perf_counter() - started)
         return self._painter
 
-    def _encoder(self, levels: tuple[str, ...]) -> FeatureExtractor:
-        """A private copy of the encoder up to the deepest level: UniversalPainter moves its
-        encoder to the runtime in place, and VGG19 is shared (cached) with the optimiser."""
+    def _network(self) -> FeatureExtractor:
+        """The studio's test network if it was given one, else VGG19 with max pooling, as the
+        decoders learnt (UniversalPainter keeps a copy of its own)."""
         if self.extractor is not None:
-            network = self.extractor
-        else:
-            from ..pipeline import load_vgg19
-            network = load_vgg19(None, "auto", "max")  # max pooling, as the decoders learnt
-        deepest = max(levels, key=network.names.index)
-        return copy.deepcopy(network.truncated(deepest))
+            return self.extractor
+        from ..pipeline import load_vgg19
+        return load_vgg19(None, "auto", "max")
 
     def _painting_statistics(self, painter: UniversalPainter,
                              painting: StoredImage) -> dict[str, FeatureStats]:
