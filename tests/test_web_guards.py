@@ -102,7 +102,7 @@ def nested(depth: int, opener: str = "[") -> bytes:
     return (opener * depth + "0" + closer * depth).encode()
 
 
-@pytest.mark.parametrize("route", ["/api/jobs", "/api/fast", "/api/explore"])
+@pytest.mark.parametrize("route", ["/api/jobs", "/api/fast", "/api/explore", "/api/universal"])
 @pytest.mark.parametrize("opener", ["[", '{"a":'])
 def test_deeply_nested_json_is_a_400(closed, log, route, opener):
     body = nested(20_000 // len(opener), opener)  # 40 KB, under the 64 KB body limit
@@ -131,7 +131,7 @@ ids = st.sampled_from([CAT, NIGHT, "ex-content-nope", "", "0" * 24])
 @FAST
 @given(body=json_values | job_bodies | job_bodies.map(lambda b: {"content": CAT,
                                                                  "style": NIGHT, **b}),
-       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore"]))
+       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal"]))
 def test_any_json_body_is_answered_with_a_4xx(closed, log, body, route):
     data = json.dumps(body, allow_nan=True).encode()
     refused(closed.post(route, content=data, headers={"content-type": "application/json"}), log)
@@ -139,7 +139,7 @@ def test_any_json_body_is_answered_with_a_4xx(closed, log, body, route):
 
 @FAST
 @given(data=st.binary(max_size=300) | st.integers(1, 3000).map(nested),
-       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore"]))
+       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal"]))
 def test_any_bytes_as_a_json_body_are_answered_with_a_4xx(closed, log, data, route):
     refused(closed.post(route, content=data, headers={"content-type": "application/json"}), log)
 
@@ -243,7 +243,7 @@ header_values = st.binary(max_size=30).map(  # what HTTP lets through: no contro
     header_values, max_size=4),
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
     path=st.sampled_from(["/api/config", "/api/jobs", "/api/uploads", "/api/fast",
-                          "/api/fast/frame?style=a", "/api/explore", "/api/fast/styles",
+                          "/api/universal", "/api/fast/frame?style=a", "/api/explore", "/api/fast/styles",
                           "/api/jobs/{}", "/api/jobs/{}/events", "/api/jobs/{}/result.png",
                           "/api/images/{}/thumb.jpg", "/api/fast/results/{}.png",
                           "/static/{}", "/{}"]),
