@@ -204,3 +204,36 @@ def test_painter_leaves_a_shared_network_as_it_was():
                                resolve_runtime("cpu", "bf16"), levels=("relu1_1",))
     assert next(painter.encoder.parameters()).dtype == torch.bfloat16
     assert next(network.parameters()).dtype == dtype == torch.float32
+
+
+@pytest.fixture
+def photo_folder_of_examples(bundled, tmp_path):
+    """The bundled example photos, as a folder of training photos."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in (bundled["data"] / "content").iterdir():
+        shutil.copy(photo, folder)
+    return folder
+
+
+def _psnr(decoder, layer: str, picture: torch.Tensor) -> float:
+    from painterly.pipeline import load_vgg19
+
+    encoder = load_vgg19(None, "auto", "max").truncated(layer)
+    with torch.no_grad():
+        decoded = decoder(encoder(picture, [layer])[layer]).clamp(0, 1)
+    return -10 * torch.log10((decoded - picture).pow(2).mean()).item()
+
+
+@pytest.mark.slow
+def test_relu1_1_decoder_is_solved_by_least_squares(photo_folder_of_examples, bundled, tmp_path):
+    from painterly.fast.train_decoders import DecoderConfig, train_decoder
+    from painterly.image_io import load_image
+
+    config = DecoderConfig(steps=4, batch_size=2, crop_size=64, photo_edge=(96, 192))
+    decoder, record = train_decoder("relu1_1", photo_folder_of_examples, tmp_path, config)
+    assert record["method"] == "least squares" and record["photos"] == 3
+    painting = load_image(bundled["style"], long_edge=96)  # a picture it never saw
+    assert _psnr(decoder, "relu1_1", painting) > 30  # an untrained decoder gives about 10 dB
