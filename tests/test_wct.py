@@ -237,3 +237,34 @@ def test_relu1_1_decoder_is_solved_by_least_squares(photo_folder_of_examples, bu
     assert record["method"] == "least squares" and record["photos"] == 3
     painting = load_image(bundled["style"], long_edge=96)  # a picture it never saw
     assert _psnr(decoder, "relu1_1", painting) > 30  # an untrained decoder gives about 10 dB
+
+
+@pytest.mark.slow
+def test_a_deeper_decoder_starts_from_the_shallower_one(photo_folder_of_examples, tmp_path):
+    from painterly.fast.photos import PhotoPool, find_photos
+    from painterly.fast.train_decoders import DecoderConfig, _warm_start, train_decoder
+    from painterly.pipeline import load_vgg19
+
+    small = dict(batch_size=2, crop_size=64, photo_edge=(96, 192))
+    shallower, _ = train_decoder("relu1_1", photo_folder_of_examples, tmp_path,
+                                 DecoderConfig(steps=4, **small))
+    deeper = Decoder("relu2_1")
+    deeper.input_scale.fill_(1 / 30)
+    encoder = load_vgg19(None, "auto", "max").truncated("relu2_1")
+    with torch.no_grad():
+        noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        features = encoder(noise, ["relu1_1", "relu2_1"])
+
+    def head_error() -> float:  # on noise, which training never shows it
+        with torch.no_grad():
+            head = deeper.body[:-1](features["relu2_1"] * deeper.input_scale)
+            return torch.nn.functional.mse_loss(head, features["relu1_1"] * shallower.input_scale).item()
+
+    before = head_error()
+    _warm_start(deeper, shallower, encoder, PhotoPool(find_photos(photo_folder_of_examples)),
+                DecoderConfig(steps=1, head_steps=40, learning_rate=3e-3, **small), None)
+    # the last convolution is relu1_1's decoder, copied; the layers above it learn to give
+    # relu1_1's features
+    assert torch.equal(deeper.body[-1].conv.weight, shallower.body[0].conv.weight)
+    after = head_error()
+    assert after < 0.5 * before
