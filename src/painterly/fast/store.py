@@ -117,19 +117,16 @@ def _reason(error: BaseException) -> str:
 
 
 def write_atomically(path: Path, write) -> None:
-    """``write(temporary path)``, flush it to disk, then rename it to ``path``; the file
-    gets the permissions the umask gives new files (safetensors writes 0600)."""
-    tmp = image_io.temporary_path(path)  # short: a long name still gets a valid temporary
-    try:
+    """``write(temporary path)``, flush it to disk, then rename it to ``path``
+    (:func:`painterly.image_io.replacing`); the file gets the permissions the umask gives new
+    files (safetensors writes 0600)."""
+    with image_io.replacing(Path(path), overwrite=True, errors=()) as tmp:
         write(str(tmp))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def bundled_styles() -> list[str]:
