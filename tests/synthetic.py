@@ -1,5 +1,7 @@
-"""Small synthetic images for the tests (plain functions, importable from any test module)."""
+"""Small synthetic images for the tests, and a loader for the benchmark scripts (plain
+functions, importable from any test module)."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -27,3 +29,13 @@ def photo_folder(root: Path, count: int) -> Path:
         Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(folder / f"p{n}.png")
     (folder / "broken.png").write_bytes(b"not a picture")
     return folder
+
+
+def benchmark(name: str):
+    """The module ``benchmarks/<name>.py``, loaded from its file (benchmarks are scripts, not
+    a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

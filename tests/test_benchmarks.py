@@ -3,10 +3,8 @@
 No timings here: ``benchmarks/speed.py`` measures and prints them.
 """
 
-import importlib.util
-from pathlib import Path
-
 import torch
+from synthetic import benchmark
 
 from painterly import StyleConfig
 from painterly.devices import resolve_runtime
@@ -15,15 +13,6 @@ from painterly.models.vgg import vgg19
 from painterly.models.weights import VGGWeights
 from painterly.optimize import compute_targets, objective
 from painterly.pipeline import loss_weights
-
-REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference.py"
-
-
-def _load_reference():
-    spec = importlib.util.spec_from_file_location("benchmark_reference", REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _random_vgg19_weights(seed: int = 0) -> VGGWeights:
@@ -36,7 +25,7 @@ def _random_vgg19_weights(seed: int = 0) -> VGGWeights:
 
 
 def test_reference_objective_and_gradient_match_painterly():
-    reference = _load_reference()
+    reference = benchmark("reference")
     weights = _random_vgg19_weights()
     generator = torch.Generator().manual_seed(1)
     content, style, image = (torch.rand(1, 3, 32, 40, generator=generator) for _ in range(3))

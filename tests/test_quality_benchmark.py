@@ -1,31 +1,21 @@
 """benchmarks/quality.py runs end to end at 32 px (one painterly step, the real VGG19 judge)
 and its measures have hand-checkable values. No timings are asserted."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
-
-QUALITY = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("benchmark_quality", QUALITY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from synthetic import benchmark
 
 
 def test_ssim_is_one_for_identical_images_and_less_otherwise():
-    quality = _load()
+    quality = benchmark("quality")
     image = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
     assert abs(quality.ssim(image, image) - 1) < 1e-5
     assert quality.ssim(image, 1 - image) < 0.5
 
 
 def test_the_photo_scores_zero_content_distance_and_the_painting_zero_style(bundled):
-    quality = _load()
+    quality = benchmark("quality")
     from painterly import image_io
     photo = image_io.load_image(bundled["content"], long_edge=48)
     painting = image_io.load_image(bundled["style"], long_edge=48)
@@ -37,7 +27,7 @@ def test_the_photo_scores_zero_content_distance_and_the_painting_zero_style(bund
 
 
 def test_a_tiny_run_writes_the_table_json_and_contact_sheet(tmp_path, monkeypatch):
-    quality = _load()
+    quality = benchmark("quality")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # main sets it for its subprocesses; restored after
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave this process's threads
     quality.main(["--size", "32", "--split", "tuning", "--pairs", "1", "--threads", "1",
