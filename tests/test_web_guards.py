@@ -131,7 +131,8 @@ ids = st.sampled_from([CAT, NIGHT, "ex-content-nope", "", "0" * 24])
 @FAST
 @given(body=json_values | job_bodies | job_bodies.map(lambda b: {"content": CAT,
                                                                  "style": NIGHT, **b}),
-       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal"]))
+       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal",
+                             "/api/clips/paint"]))
 def test_any_json_body_is_answered_with_a_4xx(closed, log, body, route):
     data = json.dumps(body, allow_nan=True).encode()
     refused(closed.post(route, content=data, headers={"content-type": "application/json"}), log)
@@ -139,7 +140,8 @@ def test_any_json_body_is_answered_with_a_4xx(closed, log, body, route):
 
 @FAST
 @given(data=st.binary(max_size=300) | st.integers(1, 3000).map(nested),
-       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal"]))
+       route=st.sampled_from(["/api/jobs", "/api/fast", "/api/explore", "/api/universal",
+                             "/api/clips/paint"]))
 def test_any_bytes_as_a_json_body_are_answered_with_a_4xx(closed, log, data, route):
     refused(closed.post(route, content=data, headers={"content-type": "application/json"}), log)
 
@@ -227,7 +229,7 @@ def test_last_event_id_that_is_not_an_ascii_number_is_ignored(client, log):
 
 
 def test_content_length_that_is_not_an_ascii_number_is_ignored(client, log):
-    for target in ("/api/uploads", "/api/fast/frame?style=a"):
+    for target in ("/api/uploads", "/api/fast/frame?style=a", "/api/clips"):
         status, headers, content = raw(client, "POST", target, {"content-length": b"\xb2"})
         raw_refusal(status, headers, content, log)
 
@@ -244,8 +246,9 @@ header_values = st.binary(max_size=30).map(  # what HTTP lets through: no contro
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
     path=st.sampled_from(["/api/config", "/api/jobs", "/api/uploads", "/api/fast",
                           "/api/universal", "/api/fast/frame?style=a", "/api/explore",
-                          "/api/fast/styles",
+                          "/api/fast/styles", "/api/clips", "/api/clips/paint",
                           "/api/jobs/{}", "/api/jobs/{}/events", "/api/jobs/{}/result.png",
+                          "/api/jobs/{}/result.mp4",
                           "/api/images/{}/thumb.jpg", "/api/fast/results/{}.png",
                           "/static/{}", "/{}"]),
     segment=st.text(max_size=12), body=st.binary(max_size=64))
@@ -298,6 +301,16 @@ def test_any_upload_is_stored_or_refused_with_a_4xx(closed, log, data, name, fie
     else:
         refused(response, log)
     assert not list((closed.app.state.run_dir / "uploads").glob(".upload-*"))
+
+
+@FAST
+@given(data=uploads, name=st.text(max_size=80),
+       content_type=st.sampled_from(["video/mp4", "video/webm", "image/png", "text/plain"]))
+def test_any_clip_upload_is_refused_with_a_4xx(closed, log, data, name, content_type):
+    response = closed.post("/api/clips", params={"name": name}, content=data,
+                           headers={"content-type": content_type})
+    refused(response, log)  # (none of these bytes is a clip)
+    assert not list((closed.app.state.run_dir / "clips").glob(".upload-*"))
 
 
 def test_a_picture_too_narrow_for_the_network_is_refused_at_upload(tmp_path, log):

@@ -23,6 +23,9 @@ Routes::
                                         (&edge=320, &preserve_color=none)
     POST /api/universal                 the one-pass preview of a photo and a painting
                                         (JSON, see universal_views) -> JPEG
+    POST /api/clips?name=NAME           a video clip as the raw body (video/*) -> a clip id
+    POST /api/clips/paint               paint a clip with a fast style (JSON) -> 202, a job
+    GET  /api/jobs/{id}/result.mp4      a painted clip (?download=1 as an attachment)
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ from ..devices import resolve_runtime
 from ..fast.store import FastStyles
 from ..models.vgg import FeatureExtractor
 from ..multiscale import min_short_side
-from . import explore_views, fast_views, universal_views
+from . import clip_views, explore_views, fast_views, universal_views
+from .clip_views import ClipError, ClipLimits, ClipStudio
 from .events import Streams, event_stream, public_job
 from .fast_views import FastError, FastLimits, FastStudio
 from .guards import (BadBody, Failsafe, SameOrigin, TooLarge, TrustedHosts, declared_length,
@@ -79,7 +83,8 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
                max_upload_pixels: int = MAX_UPLOAD_PIXELS,
                allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
                fast_styles: str | os.PathLike | FastStyles | None = None,
-               fast_limits: FastLimits = FastLimits()) -> Starlette:
+               fast_limits: FastLimits = FastLimits(),
+               clip_limits: ClipLimits = ClipLimits()) -> Starlette:
     """The studio app. Results and uploads of this run go to a new folder in ``results_dir``.
 
     extractor: a feature network to use instead of VGG19 (tests), by the optimiser and by
@@ -89,6 +94,7 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
     fast_styles: what Fast mode and the Live tab offer: None for the bundled styles and the
     user's own, or one style folder, or a loaded network (checked now: a folder that cannot
     be read raises ValueError). fast_limits: sizes of Live frames and the like.
+    clip_limits: bytes, frames and pixels of an uploaded clip, and the sizes it is painted at.
     """
     run_dir = Path(results_dir) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     (run_dir / "results").mkdir(parents=True)
@@ -103,7 +109,8 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
     if fast_styles is not None:
         fast.styles()  # a folder that cannot be read fails here, not on the first request
     universal = UniversalStudio(runtime, extractor, busy_timeout=fast_limits.busy_timeout)
-    routes = _Routes(store, manager, base, limits, extractor, run_dir, fast, universal)
+    clips = ClipStudio(run_dir / "clips", fast, clip_limits)
+    routes = _Routes(store, manager, base, limits, extractor, run_dir, fast, universal, clips)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -119,7 +126,7 @@ def create_app(*, results_dir: Path, extractor: FeatureExtractor | None = None,
         lifespan=lifespan)
     app.state.run_dir, app.state.jobs, app.state.images = run_dir, manager, store
     app.state.fast, app.state.streams = fast, routes.streams
-    app.state.universal = universal
+    app.state.universal, app.state.clips = universal, clips
     return app
 
 
@@ -128,10 +135,10 @@ class _Routes:
 
     def __init__(self, store: ImageStore, manager: JobManager, base: StyleConfig,
                  limits: Limits, extractor: FeatureExtractor | None, run_dir: Path,
-                 fast: FastStudio, universal: UniversalStudio):
+                 fast: FastStudio, universal: UniversalStudio, clips: ClipStudio):
         self.store, self.manager, self.base, self.limits = store, manager, base, limits
         self.extractor, self.run_dir, self.fast = extractor, run_dir, fast
-        self.universal = universal
+        self.universal, self.clips = universal, clips
         self.device = fast.runtime.describe()
         self.streams = Streams()
 
@@ -156,6 +163,9 @@ class _Routes:
             Route("/api/fast/results/{result_id}.png", self.fast_result, methods=["GET"]),
             Route("/api/fast/frame", self.fast_frame, methods=["POST"]),
             Route("/api/universal", self.universal_preview, methods=["POST"]),
+            Route("/api/clips", self.upload_clip, methods=["POST"]),
+            Route("/api/clips/paint", self.paint_clip, methods=["POST"]),
+            Route("/api/jobs/{job_id}/result.mp4", self.clip_result, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
@@ -180,6 +190,7 @@ class _Routes:
             "device": self.device,
             "examples": [image.public() for image in self.store.examples()],
             "universal": self.universal.status(),
+            "clips": self.clips.status(),
         })
 
     async def image_thumb(self, request: Request) -> Response:
@@ -241,20 +252,20 @@ class _Routes:
             job = self.manager.submit(task)
         except QueueFull as exc:
             return error(429, f"the queue is full: {exc}", headers={"Retry-After": "10"})
-        return JSONResponse(public_job(job), status_code=202)
+        return JSONResponse(_public(job), status_code=202)
 
     async def list_jobs(self, request: Request) -> Response:
-        return JSONResponse({"jobs": [public_job(job) for job in self.manager.jobs()]})
+        return JSONResponse({"jobs": [_public(job) for job in self.manager.jobs()]})
 
     async def get_job(self, request: Request) -> Response:
         job = self._job(request)
-        return JSONResponse(public_job(job))
+        return JSONResponse(_public(job))
 
     async def cancel_job(self, request: Request) -> Response:
         job = self.manager.cancel(request.path_params["job_id"])
         if job is None:
             return error(404, "no such job")
-        return JSONResponse(public_job(job))
+        return JSONResponse(_public(job))
 
     async def events(self, request: Request) -> Response:
         job = self._job(request)
@@ -281,6 +292,9 @@ class _Routes:
         job = self._job(request)
         if job.result is None:
             return error(404, f"job {job.id} has no result (it is {job.state})")
+        if _is_clip(job):
+            return error(404, f"job {job.id} painted a clip: its result is "
+                              f"/api/jobs/{job.id}/result.mp4")
         attachment = request.query_params.get("download") == "1"
         return FileResponse(
             job.result, media_type="image/png",
@@ -410,8 +424,74 @@ class _Routes:
                                  "X-Paint-Seconds": f"{preview.seconds:.4f}",
                                  "X-Image-Size": f"{width}x{height}"})
 
+    # ------------------------------------------------------------------ clips
 
-def _fast_error(exc: FastError) -> Response:
+    async def upload_clip(self, request: Request) -> Response:
+        limits = self.clips.limits
+        try:
+            clip_views.video_module()
+            clip_views.check_clip_type(request.headers.get("content-type", ""))
+            if (declared_length(request) or 0) > limits.max_bytes:
+                raise ClipError(clip_views.clip_too_large(limits), status=413)
+            received = self.clips.upload_path()
+            try:
+                await clip_views.receive(request, received, limits.max_bytes)
+            except TooLarge:
+                raise ClipError(clip_views.clip_too_large(limits), status=413) from None
+            stored = await run_in_threadpool(self.clips.add, received,
+                                             request.query_params.get("name"))
+        except ClipError as exc:
+            return error(exc.status, str(exc))
+        return JSONResponse(stored.public(), status_code=201)
+
+    async def paint_clip(self, request: Request) -> Response:
+        try:
+            clip_views.video_module()
+        except ClipError as exc:
+            return error(exc.status, str(exc))
+        body, refused = await _json_body(request)
+        if refused is not None:
+            return refused
+        try:
+            task = await run_in_threadpool(self.clips.task, body, self.run_dir / "results")
+        except ParamError as exc:
+            return error(400, str(exc))
+        except (ClipError, FastError) as exc:
+            return _fast_error(exc)
+        return self._submit(task)
+
+    async def clip_result(self, request: Request) -> Response:
+        try:
+            clip_views.video_module()
+        except ClipError as exc:
+            return error(exc.status, str(exc))
+        job = self._job(request)
+        if not _is_clip(job):
+            return error(404, f"job {job.id} did not paint a clip: its result is "
+                              f"/api/jobs/{job.id}/result.png")
+        if job.result is None:
+            return error(404, f"job {job.id} has no result (it is {job.state})")
+        attachment = request.query_params.get("download") == "1"
+        return FileResponse(
+            job.result, media_type="video/mp4",
+            filename=job.task.info.get("download_name", f"{job.id}.mp4"),
+            content_disposition_type="attachment" if attachment else "inline")
+
+
+def _is_clip(job: Job) -> bool:
+    return job.task.info.get("kind") == "clip"
+
+
+def _public(job: Job) -> dict:
+    """What the page sees of a job; a painted clip's links lead to its MP4."""
+    public = public_job(job)
+    if _is_clip(job) and public["result"]:
+        public["result"] = f"/api/jobs/{job.id}/result.mp4"
+        public["download"] = f"{public['result']}?download=1"
+    return public
+
+
+def _fast_error(exc: FastError | ClipError) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     return error(exc.status, " ".join(str(exc).split()), headers=headers)
 

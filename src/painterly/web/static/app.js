@@ -3,7 +3,7 @@
 // (live preview, loss curve, progress and ETA) and lists this session's jobs. In Fast mode
 // it paints the chosen photo with a fast style in one request (POST /api/fast). Before a
 // job, it shows a one-pass preview of the chosen photo and painting (POST /api/universal).
-// The Live tab is in live.js, which uses the helpers below.
+// The Live tab is in live.js and the Clip tab in clip.js, which use the helpers below.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -167,6 +167,11 @@ async function cancel() {
 }
 
 function follow(job) {
+  if (job.info.kind === "clip" && typeof followClip === "function") {  // the Clip tab's
+    showTab("clip");
+    followClip(job);
+    return;
+  }
   if (state.source) state.source.close();
   state.job = job.id;
   state.jobActive = ["queued", "running"].includes(job.state);
@@ -324,6 +329,7 @@ async function loadFast() {
   $("method-fast").disabled = !fast.available;
   $("method-fast-label").title = fast.available ? "" : fast.message;
   if (typeof setupLive === "function") setupLive(fast);
+  if (typeof setupClip === "function") setupClip(state.config.clips, fast);
 }
 
 async function paintFast() {
@@ -548,7 +554,8 @@ function galleryItem(job) {
     queued: `queued #${job.position}`, running: job.cancelling ? "cancelling" : "running",
     done: `done, ${clock(job.elapsed)}`, failed: "failed", cancelled: "cancelled",
   }[job.state];
-  const picture = job.thumb || job.preview || job.info.content.thumb;
+  const clipJob = job.info.kind === "clip";
+  const picture = job.thumb || job.preview || (job.info.content && job.info.content.thumb);
   const actions = [];
   if (job.state === "queued" || job.state === "running") {
     actions.push(el("button", { type: "button", onclick: async () => {
@@ -557,11 +564,13 @@ function galleryItem(job) {
     } }, "Cancel"));
   }
   if (job.download) {
-    actions.push(el("a", { class: "button", href: job.download, download: job.info.download_name }, "PNG"));
+    actions.push(el("a", { class: "button", href: job.download, download: job.info.download_name },
+      clipJob ? "MP4" : "PNG"));
   }
   const p = job.info.params;
   const summary = job.info.kind === "explore"
     ? `explore · ${p.layer || (p.layers || []).join(", ")}`
+    : clipJob ? `clip · ${p.width}×${p.height} · ${p.frames} frames`
     : `${p.size}px · ${p.iterations} it · ×${p.style_weight}`;
   return el("li", { "data-job": job.id, title: job.error || "" },
     el("img", { class: "thumb", src: picture, alt: job.info.title, onclick: () => follow(job) }),
@@ -580,7 +589,7 @@ function markCurrent() {
 
 // ------------------------------------------------------------------ explore tab
 
-const PANELS = { paint: "paint", live: "live-tab", explore: "explore" };
+const PANELS = { paint: "paint", live: "live-tab", clip: "clip-tab", explore: "explore" };
 
 function showTab(name) {
   for (const [tab, panel] of Object.entries(PANELS)) {
@@ -712,6 +721,7 @@ async function init() {
   $("tab-paint").addEventListener("click", () => showTab("paint"));
   $("tab-explore").addEventListener("click", () => showTab("explore"));
   $("tab-live").addEventListener("click", () => showTab("live"));
+  $("tab-clip").addEventListener("click", () => showTab("clip"));
   for (const radio of document.querySelectorAll("input[name='method']")) {
     radio.addEventListener("change", setMethod);
   }
@@ -721,7 +731,9 @@ async function init() {
   drawLoss();
   await refreshGallery();
   const jobs = (await api("/api/jobs")).jobs;   // after a reload, pick up the latest job again
-  const latest = jobs[jobs.length - 1];
+  const clips = jobs.filter((job) => job.info.kind === "clip");
+  if (clips.length && typeof followClip === "function") followClip(clips[clips.length - 1]);
+  const latest = jobs.filter((job) => job.info.kind !== "clip").pop();
   state.ready = true;
   if (latest) follow(latest);
   else requestOnePass();        // a fresh page: the chosen examples, in one pass
