@@ -91,6 +91,9 @@ def test_a_clip_is_uploaded_painted_and_downloaded(client, clip_bytes, tmp_path)
 
     events = client.get(job["events"]).text
     assert events.count("event: progress") >= 1 and "event: done" in events
+    assert "result.mp4" in events.split("event: done")[1]
+    thumb = client.get(job["thumb"])  # the last painted frame
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (32, 24)
     preview = client.get(f"/api/jobs/{job['id']}/preview.jpg")
     assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (32, 24)
     result = client.get(job["download"])

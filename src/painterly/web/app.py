@@ -252,20 +252,20 @@ class _Routes:
             job = self.manager.submit(task)
         except QueueFull as exc:
             return error(429, f"the queue is full: {exc}", headers={"Retry-After": "10"})
-        return JSONResponse(_public(job), status_code=202)
+        return JSONResponse(public_job(job), status_code=202)
 
     async def list_jobs(self, request: Request) -> Response:
-        return JSONResponse({"jobs": [_public(job) for job in self.manager.jobs()]})
+        return JSONResponse({"jobs": [public_job(job) for job in self.manager.jobs()]})
 
     async def get_job(self, request: Request) -> Response:
         job = self._job(request)
-        return JSONResponse(_public(job))
+        return JSONResponse(public_job(job))
 
     async def cancel_job(self, request: Request) -> Response:
         job = self.manager.cancel(request.path_params["job_id"])
         if job is None:
             return error(404, "no such job")
-        return JSONResponse(_public(job))
+        return JSONResponse(public_job(job))
 
     async def events(self, request: Request) -> Response:
         job = self._job(request)
@@ -480,15 +480,6 @@ class _Routes:
 
 def _is_clip(job: Job) -> bool:
     return job.task.info.get("kind") == "clip"
-
-
-def _public(job: Job) -> dict:
-    """What the page sees of a job; a painted clip's links lead to its MP4."""
-    public = public_job(job)
-    if _is_clip(job) and public["result"]:
-        public["result"] = f"/api/jobs/{job.id}/result.mp4"
-        public["download"] = f"{public['result']}?download=1"
-    return public
 
 
 def _fast_error(exc: FastError | ClipError) -> Response:

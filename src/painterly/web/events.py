@@ -56,15 +56,17 @@ class Streams:
 
 
 def public_job(job: Job) -> dict:
-    """What the page sees of a job: state, queue position, latest progress, links."""
+    """What the page sees of a job: state, queue position, latest progress, links (a painted
+    clip's lead to its MP4)."""
     snap = job.snapshot(since=2**62)
     base = f"/api/jobs/{job.id}"
     for key in ("points", "points_end"):
         snap.pop(key)
     snap["preview"] = f"{base}/preview.jpg?v={snap.pop('preview_version')}" if job.preview else None
     done = snap.pop("has_result")
-    snap["result"] = f"{base}/result.png" if done else None
-    snap["download"] = f"{base}/result.png?download=1" if done else None
+    result = f"{base}/result.mp4" if job.task.info.get("kind") == "clip" else f"{base}/result.png"
+    snap["result"] = result if done else None
+    snap["download"] = f"{result}?download=1" if done else None
     snap["thumb"] = f"{base}/thumb.jpg" if done else None
     snap["events"] = f"{base}/events"
     return snap

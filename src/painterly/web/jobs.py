@@ -235,7 +235,7 @@ class JobManager:
             message = " ".join(str(exc).split()) or type(exc).__name__
             self._finish(job, "failed", error=message, elapsed=time.perf_counter() - started)
         else:
-            self._finish(job, "done", result=result, thumb=_thumbnail(result),
+            self._finish(job, "done", result=result, thumb=_thumbnail(result, job.preview),
                          elapsed=time.perf_counter() - started)
         finally:
             _free_memory()
@@ -326,9 +326,12 @@ def _jpeg(image: Image.Image, max_edge: int, quality: int = PREVIEW_QUALITY) -> 
     return buffer.getvalue()
 
 
-def _thumbnail(path: Path) -> bytes | None:
+def _thumbnail(path: Path, preview: bytes | None = None) -> bytes | None:
+    """A JPEG thumbnail of the result, or of the latest preview when the result is not a
+    picture (a painted clip)."""
+    source = io.BytesIO(preview or b"") if path.suffix.lower() == ".mp4" else path
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             return _jpeg(image.convert("RGB"), THUMB_EDGE)
     except OSError as exc:
         log.warning("cannot make a thumbnail of %s: %s", path, exc)
