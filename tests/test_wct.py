@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -268,3 +270,52 @@ def test_a_deeper_decoder_starts_from_the_shallower_one(photo_folder_of_examples
     assert torch.equal(deeper.body[-1].conv.weight, shallower.body[0].conv.weight)
     after = head_error()
     assert after < 0.5 * before
+
+
+# Peak signal-to-noise ratio of decode(encode(photo)) on the bundled cat at 128 px, a photo
+# no decoder was trained on; the bundled decoders give about FLOOR + 2 dB (DEVELOPERS.md).
+FLOOR = {"relu1_1": None, "relu2_1": None, "relu3_1": None, "relu4_1": None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", DECODER_LAYERS)
+def test_each_bundled_decoder_inverts_its_layer(layer, bundled):
+    from painterly.image_io import load_image
+
+    decoder = load_decoders().nets[layer]
+    assert _psnr(decoder, layer, load_image(bundled["content"], long_edge=128)) >= FLOOR[layer]
+
+
+def test_bundled_decoders_fit_the_package_budget():
+    from painterly.fast.decoders import BUNDLED_DIR
+
+    sizes = sum(f.stat().st_size for f in BUNDLED_DIR.iterdir())
+    assert sizes <= 30_000_000, f"{sizes / 1e6:.1f} MB"
+    assert json.loads((BUNDLED_DIR / "config.json").read_text())["layers"] == list(DECODER_LAYERS)
+
+
+@pytest.mark.slow
+def test_resuming_a_warm_started_decoder_does_not_train_its_head_again(photo_folder_of_examples,
+                                                                      tmp_path):
+    from painterly.fast.train import TrainingInterrupted
+    from painterly.fast.train_decoders import DecoderConfig, train_decoder
+
+    small = dict(batch_size=1, crop_size=32, photo_edge=(64, 96))
+    shallower, _ = train_decoder("relu1_1", photo_folder_of_examples, tmp_path,
+                                 DecoderConfig(steps=1, **small))
+    config = DecoderConfig(steps=2, head_steps=3, **small)
+    seen = []
+
+    def stop_at_the_first_whole_step(progress):
+        seen.append(next(iter(progress.losses)))
+        if seen[-1] == "pixel":
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train_decoder("relu2_1", photo_folder_of_examples, tmp_path, config, resume=True,
+                      shallower=shallower, callback=stop_at_the_first_whole_step)
+    assert seen == ["head"] * 3 + ["pixel"]
+    seen.clear()
+    _, record = train_decoder("relu2_1", photo_folder_of_examples, tmp_path, config, resume=True,
+                              shallower=shallower, callback=lambda p: seen.append(next(iter(p.losses))))
+    assert seen == ["pixel"] and record["warm_start"] == "relu1_1"

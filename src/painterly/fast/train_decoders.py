@@ -104,11 +104,13 @@ def train_decoder(
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = out / f"checkpoint-{layer}.pt"
-    start, spent = _resume(checkpoint, decoder, optimizer, generator) if resume else (0, 0.0)
-    if start == 0:
+    resumed = resume and checkpoint.is_file()
+    start, spent = _resume(checkpoint, decoder, optimizer, generator) if resumed else (0, 0.0)
+    if not resumed:
         decoder.input_scale.fill_(_feature_rms(encoder, layer, pool, config, runtime.device) ** -1)
         if shallower is not None:
             _warm_start(decoder, shallower.to(runtime.device), encoder, pool, config, callback)
+            _save_checkpoint(checkpoint, 0, 0.0, decoder, optimizer, generator)  # resume skips it
     autocast = (contextlib.nullcontext() if runtime.dtype == torch.float32
                 else torch.autocast(runtime.device.type, dtype=runtime.dtype))
 
