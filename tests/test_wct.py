@@ -224,6 +224,8 @@ def _psnr(decoder, layer: str, picture: torch.Tensor) -> float:
     from painterly.pipeline import load_vgg19
 
     encoder = load_vgg19(None, "auto", "max").truncated(layer)
+    h, w = picture.shape[-2:]
+    picture = picture[..., :h // 8 * 8, :w // 8 * 8]  # whole pixels at every depth
     with torch.no_grad():
         decoded = decoder(encoder(picture, [layer])[layer]).clamp(0, 1)
     return -10 * torch.log10((decoded - picture).pow(2).mean()).item()
@@ -273,12 +275,13 @@ def test_a_deeper_decoder_starts_from_the_shallower_one(photo_folder_of_examples
 
 
 # Peak signal-to-noise ratio of decode(encode(photo)) on the bundled cat at 128 px, a photo
-# no decoder was trained on; the bundled decoders give about FLOOR + 2 dB (DEVELOPERS.md).
-FLOOR = {"relu1_1": None, "relu2_1": None, "relu3_1": None, "relu4_1": None}
+# no decoder was trained on. The bundled decoders measured 41.5, 30.4 and 26.3 dB (the same to
+# 0.01 dB in fp16 as in fp32); an untrained one gives about 10 dB.
+FLOOR = {"relu1_1": 39.0, "relu2_1": 28.0, "relu3_1": 24.0}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layer", DECODER_LAYERS)
+@pytest.mark.parametrize("layer", FLOOR)
 def test_each_bundled_decoder_inverts_its_layer(layer, bundled):
     from painterly.image_io import load_image
 
@@ -291,7 +294,7 @@ def test_bundled_decoders_fit_the_package_budget():
 
     sizes = sum(f.stat().st_size for f in BUNDLED_DIR.iterdir())
     assert sizes <= 30_000_000, f"{sizes / 1e6:.1f} MB"
-    assert json.loads((BUNDLED_DIR / "config.json").read_text())["layers"] == list(DECODER_LAYERS)
+    assert json.loads((BUNDLED_DIR / "config.json").read_text())["layers"] == list(FLOOR)
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ to invert VGG19 (:mod:`.decoders`). Done coarse to fine (relu4_1, then relu3_1 o
 result, ... relu1_1), deep levels move the large structures, shallow ones the fine texture.
 No network is trained on paintings, so any painting works at once.
 
-Departures from Li et al.: no relu5_1 level (see ``decoders.DECODER_LAYERS``); eigenvalues
+Departures from Li et al.: as many levels as there are decoders, relu3_1 at the deepest in
+the bundled set (Li et al. go to relu5_1, see ``decoders.DECODER_LAYERS``); eigenvalues
 are cut relative to the largest one instead of at an absolute 1e-5, as painterly's features
 are on Caffe's 0-255 scale; several paintings blend by the weighted sum of their transformed
 features (Li et al.'s Sec. 4 interpolation).
@@ -107,12 +108,14 @@ class UniversalPainter:
     """
 
     def __init__(self, decoders: Decoders | None = None, extractor: FeatureExtractor | None = None,
-                 runtime: Runtime | None = None, levels: Sequence[str] = DECODER_LAYERS[::-1],
+                 runtime: Runtime | None = None, levels: Sequence[str] | None = None,
                  tile_size: int = 1024, tile_overlap: int = 64):
         if tile_size < 2 * tile_overlap + 32:
             raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
         self.runtime = runtime or resolve_runtime("auto", "fp32")
         decoders = decoders or load_decoders()
+        if levels is None:  # every decoder there is, deep to shallow
+            levels = [layer for layer in DECODER_LAYERS[::-1] if layer in decoders.nets]
         missing = [layer for layer in levels if layer not in decoders.nets]
         if missing:
             raise ValueError(f"no decoder for {', '.join(missing)}; these decoders invert "

@@ -134,8 +134,9 @@ class UniversalStudio:
                 decoders = load_decoders()
             except DecoderError as exc:  # present but unreadable: the installation is broken
                 raise FastError(" ".join(str(exc).split()), status=500) from None
+            levels = [layer for layer in self._levels() if layer in decoders.nets]
             self._painter = UniversalPainter(decoders, self._network(), self.runtime,
-                                             levels=self._levels())
+                                             levels=levels)
             log.info("loaded the universal style transfer engine in %.2f s",
                      time.perf_counter() - started)
         return self._painter
