@@ -160,6 +160,16 @@ def test_without_decoders_the_config_says_unavailable_and_the_route_explains(
         assert "train them with scripts/train_decoders.py" in message
 
 
+def test_a_network_without_vggs_widths_makes_the_preview_unavailable(tmp_path, random_decoders):
+    # the decoders invert VGG19's layers; a small test network's cannot feed them
+    app = create_app(results_dir=tmp_path / "results", extractor=random_vgg_like((8, 16)),
+                     base_config=TINY)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        universal = client.get("/api/config").json()["universal"]
+        assert universal["available"] is False and "\n" not in universal["message"]
+        assert one_line_error(preview(client), 501) == universal["message"]
+
+
 def test_unreadable_decoders_are_a_one_line_server_error(tmp_path, random_decoders):
     (random_decoders / "model.safetensors").write_bytes(b"\0" * 20)
     with TestClient(make_app(tmp_path), base_url="http://127.0.0.1") as client:

@@ -26,6 +26,7 @@ from .. import image_io
 from ..devices import Runtime
 from ..fast.decoders import DECODER_LAYERS, DecoderError, check_decoders, load_decoders
 from ..fast.wct import MIN_SIDE, FeatureStats, UniversalPainter
+from ..models.layers import BLOCKS
 from ..models.vgg import FeatureExtractor
 from .fast_views import FastError, parse_colours, parse_edge
 from .guards import shown
@@ -86,10 +87,12 @@ class UniversalStudio:
         return {"available": True, "message": ""}
 
     def _levels(self) -> tuple[str, ...]:
-        """The decoder layers the encoder has, deep to shallow (all four for VGG19)."""
+        """The decoder layers the encoder has, with VGG19's widths there, deep to shallow (all
+        of them for VGG19; none for a small test network)."""
         if self.extractor is None:
             return DECODER_LAYERS[::-1]
-        return tuple(layer for layer in DECODER_LAYERS[::-1] if layer in self.extractor.names)
+        return tuple(layer for layer in DECODER_LAYERS[::-1] if _width(self.extractor, layer)
+                     == BLOCKS[int(layer[4]) - 1][0])
 
     def _check(self) -> None:
         """FastError 501 when this copy of painterly cannot paint a preview."""
@@ -212,6 +215,14 @@ def _check_side(photo: StoredImage, painted: tuple[int, int], size: int) -> None
         raise FastError(f"{photo.name} ({photo.width}x{photo.height} px) is too narrow: at "
                         f"{size} px it is {painted[0]}x{painted[1]}, and the one-pass preview "
                         f"needs at least {MIN_SIDE} px on each side")
+
+
+def _width(network: FeatureExtractor, layer: str) -> int | None:
+    """Channels of ``layer`` (reluB_1) in ``network``: its convB_1's outputs; None without it."""
+    conv = f"conv{layer[4]}_1"
+    if conv not in network.names:
+        return None
+    return getattr(network.body[network.names.index(conv)], "out_channels", None)
 
 
 __all__ = ["Preview", "PreviewRequest", "UniversalStudio", "parse_preview", "parse_strength"]
