@@ -149,10 +149,8 @@ def train_decoder(
     except KeyboardInterrupt:
         _save_checkpoint(checkpoint, done, time.perf_counter() - clock, decoder, optimizer, generator)
         raise TrainingInterrupted(checkpoint, done) from None
-    record = {"layer": layer, "train": _jsonable(asdict(config)), "photos": len(pool),
-              "encoder_pooling": "max", "seconds": round(time.perf_counter() - clock),
-              "hardware": _hardware(), "device": runtime.describe(),
-              "warm_start": shallower.layer if shallower is not None else None}
+    record = _record(layer, config, pool, time.perf_counter() - clock, runtime.describe(),
+                     warm_start=shallower.layer if shallower is not None else None)
     checkpoint.unlink(missing_ok=True)
     return decoder.eval().requires_grad_(False).cpu(), record
 
@@ -232,11 +230,17 @@ def _least_squares(encoder, pool: PhotoPool, config: DecoderConfig, device) -> t
     solution = torch.linalg.solve(gram + ridge, cross)  # (C*9+1, 3)
     conv.weight.copy_(solution[:-1].T.reshape(conv.weight.shape))
     conv.bias.copy_(solution[-1])
-    record = {"layer": "relu1_1", "method": "least squares", "train": _jsonable(asdict(config)),
-              "photos": len(pool), "encoder_pooling": "max",
-              "seconds": round(time.perf_counter() - started), "hardware": _hardware(),
-              "device": str(device)}
+    record = _record("relu1_1", config, pool, time.perf_counter() - started, str(device),
+                     method="least squares")
     return decoder.eval().requires_grad_(False), record
+
+
+def _record(layer: str, config: DecoderConfig, pool: PhotoPool, seconds: float, device: str,
+            **extra) -> dict:
+    """How a decoder was made, for ``config.json``."""
+    return {"layer": layer, **extra, "train": _jsonable(asdict(config)), "photos": len(pool),
+            "encoder_pooling": "max", "seconds": round(seconds), "hardware": _hardware(),
+            "device": device}
 
 
 @torch.no_grad()

@@ -456,7 +456,7 @@ class _Routes:
             task = await run_in_threadpool(self.clips.task, body, self.run_dir / "results")
         except ParamError as exc:
             return error(400, str(exc))
-        except (ClipError, FastError) as exc:
+        except FastError as exc:  # ClipError too
             return _fast_error(exc)
         return self._submit(task)
 
@@ -482,7 +482,7 @@ def _is_clip(job: Job) -> bool:
     return job.task.info.get("kind") == "clip"
 
 
-def _fast_error(exc: FastError | ClipError) -> Response:
+def _fast_error(exc: FastError) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     return error(exc.status, " ".join(str(exc).split()), headers=headers)
 

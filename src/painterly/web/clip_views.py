@@ -93,12 +93,12 @@ class ClipLimits:
                 "max_size": self.max_size, "blend": self.blend}
 
 
-class ClipError(ValueError):
-    """A refused clip request; ``status`` is the HTTP status (400, 413, 415, 429, 501)."""
+class ClipError(FastError):
+    """A refused clip request, in one line; ``status`` is the HTTP status (400, 413, 415, 429,
+    501)."""
 
     def __init__(self, message: str, status: int = 400):
-        super().__init__(" ".join(message.split()))
-        self.status = status
+        super().__init__(" ".join(message.split()), status)
 
 
 @dataclass(frozen=True)

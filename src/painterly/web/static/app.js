@@ -35,6 +35,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+/** POST ``body`` as JSON to ``path``; the answer's JSON, or an Error with its message. */
+function postJson(path, body) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json" },
+                     body: JSON.stringify(body) });
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -148,10 +154,7 @@ async function start(event) {
     return;
   }
   try {
-    const job = await api("/api/jobs", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(params),
-    });
+    const job = await postJson("/api/jobs", params);
     follow(job);
     refreshGallery();
   } catch (e) {
@@ -350,10 +353,7 @@ async function paintFast() {
   $("download").hidden = true;
   $("status").textContent = "Painting…";
   try {
-    const result = await api("/api/fast", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(params),
-    });
+    const result = await postJson("/api/fast", params);
     showImage(result.result);
     $("progress").value = 1;
     $("status").textContent =
@@ -640,11 +640,8 @@ async function runExplore(view, role, layer) {
   const image = state.chosen[role];
   $("explore-status").textContent = "";
   try {
-    const job = await api("/api/explore", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(layer ? { view, image: image && image.id, layer }
-                                 : { view, image: image && image.id }),
-    });
+    const job = await postJson("/api/explore", layer ? { view, image: image && image.id, layer }
+                                                    : { view, image: image && image.id });
     followExplore(job);
   } catch (e) {
     $("explore-status").textContent = e.message;

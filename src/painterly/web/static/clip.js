@@ -100,10 +100,7 @@ async function paintClip() {
   const params = { clip: clip.stored.id, style: $("clip-style").value,
                    size: Number($("clip-size").value), preserve_color: $("clip-colours").value };
   try {
-    const job = await api("/api/clips/paint", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(params),
-    });
+    const job = await postJson("/api/clips/paint", params);
     followClip(job);
     refreshGallery();
   } catch (e) {
