@@ -12,11 +12,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('painting video needs PyAV and OpenCV: pip install "painterly[video]"') from exc
 
-from .clips import ClipInfo, VideoError, probe, read_frames, write_clip
+from .clips import ClipInfo, StillPicture, VideoError, probe, read_frames, write_clip
 from .flow import flow_and_mask, optical_flow, reliable_mask, warp, warping_error
 from .run import VideoProgress, paint_clip
 from .temporal import BlendingEngine, RuderEngine
 
-__all__ = ["ClipInfo", "VideoError", "probe", "read_frames", "write_clip", "optical_flow",
-           "reliable_mask", "flow_and_mask", "warp", "warping_error", "paint_clip",
+__all__ = ["ClipInfo", "StillPicture", "VideoError", "probe", "read_frames", "write_clip",
+           "optical_flow", "reliable_mask", "flow_and_mask", "warp", "warping_error", "paint_clip",
            "VideoProgress", "BlendingEngine", "RuderEngine"]

@@ -39,6 +39,10 @@ class VideoError(ImageError):
     """A video file that cannot be read or written; the message is one line naming it."""
 
 
+class StillPicture(VideoError):
+    """A picture file (JPEG, PNG, ...) given where a clip was expected."""
+
+
 @dataclass(frozen=True)
 class ClipInfo:
     """What painting a clip needs to know.
@@ -79,7 +83,7 @@ def _opened(path: Path) -> Iterator[av.container.InputContainer]:
                          f"one ({_reason(exc)})") from exc
     try:
         if _is_still_picture(container):
-            raise VideoError(f"cannot read {_q(path)}: it is a still picture, not a video; paint "
+            raise StillPicture(f"cannot read {_q(path)}: it is a still picture, not a video; paint "
                              "it with `painterly PHOTO` or `painterly fast PHOTO`")
         if not container.streams.video:
             raise VideoError(f"cannot read {_q(path)}: it has no video stream")

@@ -196,7 +196,7 @@ class ClipStudio:
             info = video.probe(path)
         except Exception as exc:  # any decoder error is the file's: not a readable clip
             log.info("refused clip %s: %s", name, exc)
-            raise ClipError(f"{name}: {_unreadable(exc, video.VideoError)}") from None
+            raise ClipError(f"{name}: {_unreadable(exc, video)}") from None
         self._check_large(name, info.width, info.height)
         if min(info.width, info.height) < self.limits.min_size:
             raise ClipError(f"{name}: its frames are {info.width}x{info.height} px; a clip "
@@ -250,11 +250,11 @@ class ClipStudio:
         return Task(run=run, stages=(Scale(size, clip.info.frames),), info=info)
 
 
-def _unreadable(exc: Exception, video_error: type) -> str:
+def _unreadable(exc: Exception, video) -> str:
     """Why a clip could not be read, for the page (no server path, no command line)."""
-    reason = str(exc).split(": ", 1)[-1] if isinstance(exc, video_error) else ""
-    if "still picture" in reason:
+    if isinstance(exc, video.StillPicture):
         return "it is a still picture, not a video clip; paint it on the Paint tab"
+    reason = str(exc).split(": ", 1)[-1] if isinstance(exc, video.VideoError) else ""
     return reason or "not a video file, or a damaged or truncated one"
 
 
