@@ -151,6 +151,7 @@ def test_fast_command_takes_a_painting_picture_as_the_style(random_decoders, con
     (["--style", "starry_night", "--style", "STYLE_PNG"], "not both"),
     (["--style", "STYLE_PNG", "--strength", "2"], "strength"),
     (["--style", "MISSING.png"], "MISSING.png"),
+    (["--style", "MISSING.jpg"], "'MISSING.jpg': no such file"),
 ])
 def test_fast_command_refuses_bad_painting_arguments(args, message, content_png, style_png, tmp_path):
     from click.testing import CliRunner
