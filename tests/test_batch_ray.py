@@ -4,6 +4,7 @@ processes on 127.0.0.1, started once for this module and stopped at its end."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -45,8 +46,8 @@ class LocalCluster:
                    "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
         self.head = self._start(ray_cli + [f"--num-cpus={head_cpus}", "--head", f"--port={port}", "--include-dashboard=false",
                                            f"--temp-dir={self.temp}"])
-        self.worker = self._start(ray_cli + [f"--num-cpus={worker_cpus}", f"--address={self.address}"]) \
-            if worker_cpus else None
+        self.worker_command = ray_cli + [f"--num-cpus={worker_cpus}", f"--address={self.address}"]
+        self.worker = self._start(self.worker_command) if worker_cpus else None
         self._wait(nodes=2 if worker_cpus else 1)
 
     @staticmethod
@@ -69,6 +70,13 @@ class LocalCluster:
     def kill_worker(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+
+    def revive_worker(self) -> None:
+        """A new worker node in place of one that was killed."""
+        if self.worker.poll() is not None:
+            self.worker = self._start(self.worker_command)
+            self._wait(nodes=2)
 
     def stop(self) -> None:
         for node in filter(None, (self.worker, self.head)):
@@ -158,3 +166,39 @@ def test_killing_the_worker_node_mid_batch_loses_and_doubles_nothing(cluster, ph
     assert sorted(keys) == sorted(item.key for item in items)  # each item recorded once
     assert sorted(p.name for p in out.glob("*.png")) == sorted(
         item.key for item in items if "broken" not in item.key)
+
+
+class SlowVideoEngine:
+    """Paints each frame inverted after ``delay`` seconds, noting every call in ``log``."""
+
+    def __init__(self, delay: float, log: str):
+        self.delay, self.log = delay, log
+
+    def __call__(self, frame, previous_frame, previous_painted):
+        with open(self.log, "a") as log:
+            log.write("frame\n")
+        time.sleep(self.delay)
+        return 255 - frame
+
+
+def test_a_clip_in_segments_survives_a_dead_node_repainting_at_most_a_frame(cluster, tmp_path):
+    pytest.importorskip("av")
+    from test_video import decoded, make_clip
+
+    from painterly.video import paint_clip, probe
+
+    cluster.revive_worker()
+    clip, out, log = make_clip(tmp_path / "in.mp4", frames=16), tmp_path / "out.mp4", tmp_path / "calls"
+    killed = []
+
+    def kill_mid_clip(progress):
+        if progress.painted >= 2 and not killed:
+            cluster.kill_worker()
+            killed.append(progress.painted)
+
+    backend = functools.partial(ray_backends.task_backend, address=cluster.address)
+    paint_clip(probe(clip), out, SlowVideoEngine(0.4, str(log)), segments=2, overlap=2,
+               backend=backend, callback=kill_mid_clip)
+    assert killed and decoded(out)[0] == 16
+    calls = len(log.read_text().splitlines())
+    assert 18 <= calls <= 19  # 16 frames and a lead-in of 2, plus the frame the kill cut short

@@ -117,7 +117,7 @@ def test_resume_paints_only_what_is_missing(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         paint_clip(info, out, engine, work=work, settings={"style": "x"})
-    assert not out.exists() and len(list(work.glob("frame_*.png"))) == 3
+    assert not out.exists() and len(list(work.glob("*/frame_*.png"))) == 3
     calls.clear()
     paint_clip(info, out, lambda f, p, q: calls.append(q is not None) or 255 - f, work=work,
                settings={"style": "x"})

@@ -78,7 +78,7 @@ def task_backend(engine, address: str, *, cpus: float = 1, gpus: float = 0,
             remote = ray.remote(_paint_task).options(num_cpus=cpus, num_gpus=gpus,
                                                      max_retries=retries)
             holder = [ray.put(engine)]  # in a list: passed as a reference, fetched once
-            limit = in_flight or _slots(ray, cpus, gpus) * 2
+            limit = in_flight or slots(ray, cpus, gpus) * 2
             pending: dict = {}
             queue = iter(items)
             try:
@@ -103,7 +103,7 @@ def task_backend(engine, address: str, *, cpus: float = 1, gpus: float = 0,
     return run
 
 
-def _slots(ray, cpus: float, gpus: float) -> int:
+def slots(ray, cpus: float, gpus: float) -> int:
     """How many tasks of this shape the cluster can run at once (at least 1)."""
     total = ray.cluster_resources()
     counts = [total.get("CPU", 0) // cpus] if cpus else []
@@ -141,7 +141,7 @@ def data_backend(engine, address: str, *, actors: int | tuple[int, int] | None =
             context.enable_progress_bars = False  # the library never prints
             context.execution_options.preserve_order = False
             logging.getLogger("ray.data").setLevel(logging.WARNING)
-            least, most = actors if isinstance(actors, tuple) else (actors or 1, actors or _slots(ray, cpus, gpus))
+            least, most = actors if isinstance(actors, tuple) else (actors or 1, actors or slots(ray, cpus, gpus))
             rows = [{"key": item.key, "photo": item.photo, "styles": json.dumps(item.styles),
                      "options": json.dumps(item.options)} for item in items]
             blocks = max(1, -(-len(rows) // batch_size))

@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from .. import image_io
 from ..devices import resolve_runtime
-from ..examples import input_image
 from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, runtime_options, setup
 
 
@@ -51,19 +50,40 @@ from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, runtime_opt
 @click.option("--keep-work", is_flag=True, help="keep the work folder after the output is written")
 @click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="every N frames, write the latest painted frame to OUTPUT.preview.png")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="paint the clip in N segments at once, in N processes on this machine "
+                   "(0: in this process)")
+@click.option("--ray", "ray_address", metavar="ADDRESS|auto", default=None,
+              help="paint the clip's segments as tasks on the Ray cluster at ADDRESS; the work "
+                   "folder must be on a path every node shares")
+@click.option("--ray-cpus", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="CPUs each Ray task asks for")
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs each Ray task asks for")
+@click.option("--segments", type=click.IntRange(min=1), default=None, metavar="N",
+              help="with --workers or --ray: segments to cut the clip into, crossfaded over a "
+                   "few frames where they meet [default: one per worker, or per task the "
+                   "cluster can run at once]")
 @runtime_options
 @output_options
 def video_command(ctx, clip, output, style, engine, size, start, end, blend, temporal_weight,
-                  iterations, flow, strength, work, keep_work, save_every, device, precision,
-                  overwrite, quiet, verbose):
+                  iterations, flow, strength, work, keep_work, save_every, workers, ray_address,
+                  ray_cpus, ray_gpus, segments, device, precision, overwrite, quiet, verbose):
     """Paint the clip IN into OUTPUT, frame by frame, without flicker.
 
     Example: painterly video walk.mp4 --style starry_night -o walk_painted.mp4
 
     Frames are kept in a work folder as they are painted: after Ctrl-C, run the same command
-    again to carry on. Frame rate, duration, audio and rotation are kept.
+    again to carry on. Frame rate, duration, audio and rotation are kept. A long clip can be
+    cut into segments painted at once, by local processes (--workers) or on a Ray cluster
+    (--ray).
     """
     setup(ctx, verbose)
+    if workers and ray_address:
+        raise ValueError("give either --workers (processes here) or --ray (a cluster), not both")
+    if segments and not (workers or ray_address):
+        raise ValueError("--segments needs --workers or --ray: in this process the clip is "
+                         "painted in one pass")
     if 0 < size < 16:
         raise ValueError(f"--size must be 0 (the clip's own) or at least 16, got {size}")
     if end is not None and end <= start:
@@ -72,33 +92,40 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
 
     out = video.clips.check_video_output(output, overwrite=overwrite, inputs=[clip])
     info = video.probe(clip, start=start, end=end)
-    runtime = resolve_runtime(device, precision)
+    recipe = video.EngineRecipe(engine, tuple(style), strength=strength, blend=blend,
+                                temporal_weight=temporal_weight, iterations=iterations, flow=flow,
+                                device=device, precision=precision)
+    recipe.build()  # every style checked here, before any frame
+    backend, segments, where = _backend(workers, ray_address, ray_cpus, ray_gpus, segments)
     if not quiet:
-        click.echo(f"{PROG}: {runtime.describe()}; {info.frames} frames at "
-                   f"{float(info.rate):g} frames/s", err=True)
-    paint = _engine(engine, style, strength, runtime, blend, temporal_weight, iterations, flow,
-                    device, precision)
+        where = where or resolve_runtime(device, precision).describe()
+        click.echo(f"{PROG}: {info.frames} frames at {float(info.rate):g} frames/s on {where}",
+                   err=True)
     settings = {"engine": engine, "styles": list(style), "blend": blend, "flow": flow,
                 "temporal_weight": temporal_weight, "iterations": iterations, "strength": strength}
     preview = out.with_name(out.name + ".preview.png")
     bar = tqdm(total=info.frames, disable=quiet, file=sys.stderr, unit="frame", desc=PROG,
                dynamic_ncols=True)
+    saved_at = 0
 
     def report(progress) -> None:
+        nonlocal saved_at
+        bar.total = progress.frames
         bar.update(progress.frame - bar.n)
         if progress.eta is not None:
             bar.set_postfix_str(f"{progress.fps:.2f} frames/s, ETA {progress.eta:.0f} s")
-        if save_every and progress.image is not None and progress.frame % save_every == 0:
+        if save_every and progress.image is not None and progress.frame - saved_at >= save_every:
             image_io.save_image(video.temporal.to_tensor(progress.image), preview, overwrite=True)
+            saved_at = progress.frame
 
     ctx.meta[STARTED] = True
     try:
-        video.paint_clip(info, out, paint, long_edge=size or None, start=start, end=end,
+        video.paint_clip(info, out, recipe, long_edge=size or None, start=start, end=end,
                          work=work, settings=settings, overwrite=overwrite, keep_work=keep_work,
-                         callback=report)
+                         callback=report, segments=segments, backend=backend)
     except KeyboardInterrupt:
         bar.close()
-        folder = work or video.run.default_work_folder(out)
+        folder = work or video.workfolder.default_work_folder(out)
         click.echo(f"{PROG}: interrupted; the frames painted so far are kept in {str(folder)!r}: "
                    "run the same command again to carry on", err=True)
         ctx.exit(EXIT_INTERRUPTED)
@@ -106,21 +133,19 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
     click.echo(str(out))
 
 
-def _engine(engine, style, strength, runtime, blend, temporal_weight, iterations, flow,
-            device, precision):
-    """The per-frame video engine for the options (styles checked before any frame)."""
-    from ..video import BlendingEngine, RuderEngine
+def _backend(workers, ray_address, cpus, gpus, segments):
+    """(a batch backend for the clip's segments or None, how many segments, where they are
+    painted, in words, or None for this process)."""
+    import functools
 
-    if engine == "fast":
-        from ..fast import make_painter
+    from ..batch import cluster, process_backend
 
-        return BlendingEngine(make_painter(style, strength=strength, runtime=runtime),
-                              blend=blend, flow=flow)
-    from ..config import StyleConfig
-    from .stylize import parse_style
-
-    pairs = [(input_image(path), weight) for path, weight in map(parse_style, style)]
-    for path, _ in pairs:
-        image_io.check_image_file(path)
-    config = StyleConfig(iterations=iterations, scales=1, device=device, precision=precision)
-    return RuderEngine(pairs, config, temporal_weight=temporal_weight, flow=flow)
+    if ray_address:
+        ray, _ = cluster.connect(ray_address)  # before any work: a missing cluster is refused
+        slots = cluster.slots(ray, cpus, gpus)
+        return (functools.partial(cluster.task_backend, address=ray_address, cpus=cpus, gpus=gpus),
+                segments or slots, f"the Ray cluster at {ray_address} ({slots} tasks at once)")
+    if workers:
+        return (functools.partial(process_backend, workers=workers), segments or workers,
+                f"{workers} processes")
+    return None, 1, None

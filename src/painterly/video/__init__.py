@@ -14,9 +14,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .clips import ClipInfo, StillPicture, VideoError, probe, read_frames, write_clip
 from .flow import flow_and_mask, optical_flow, reliable_mask, warp, warping_error
-from .run import VideoProgress, paint_clip
-from .temporal import BlendingEngine, RuderEngine
+from .run import paint_clip
+from .segments import VideoProgress
+from .temporal import BlendingEngine, EngineRecipe, RuderEngine
 
 __all__ = ["ClipInfo", "StillPicture", "VideoError", "probe", "read_frames", "write_clip",
            "optical_flow", "reliable_mask", "flow_and_mask", "warp", "warping_error", "paint_clip",
-           "VideoProgress", "BlendingEngine", "RuderEngine"]
+           "VideoProgress", "BlendingEngine", "RuderEngine", "EngineRecipe"]

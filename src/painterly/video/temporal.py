@@ -7,7 +7,11 @@ Each engine is called once per frame, in order, as
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -94,3 +98,58 @@ class RuderEngine:
         result = stylize(to_tensor(frame), self.styles, config, callback=self.callback,
                          extractor=self.extractor, start=start, temporal=temporal)
         return to_frame(pil_to_tensor(result))
+
+
+@dataclass(frozen=True)
+class EngineRecipe:
+    """A video engine given by its options, built on its first frame where it runs (this
+    process, a worker process, a Ray task) and cached there: it pickles as these few fields,
+    never as a network. Call it as the engine it builds.
+
+    kind: ``fast`` (:class:`BlendingEngine` over :func:`painterly.fast.make_painter`) or
+    ``optimize`` (:class:`RuderEngine`, one scale of ``iterations`` steps per frame);
+    styles: ``NAME|FOLDER|PICTURE[:WEIGHT]`` values as ``painterly video --style`` takes them.
+    """
+
+    kind: Literal["fast", "optimize"]
+    styles: tuple[str, ...]
+    strength: float = 1.0
+    blend: float = 0.6
+    temporal_weight: float = 100.0
+    iterations: int = 30
+    flow: str = "dis"
+    device: str = "auto"
+    precision: str = "auto"
+
+    def build(self):
+        """The engine; ValueError or ImageError (one line) for a style that cannot be used."""
+        return _built(self)
+
+    def __call__(self, frame: np.ndarray, previous_frame: np.ndarray | None,
+                 previous_painted: np.ndarray | None) -> np.ndarray:
+        return _built(self)(frame, previous_frame, previous_painted)
+
+
+@functools.lru_cache(maxsize=2)
+def _built(recipe: EngineRecipe):
+    from ..devices import resolve_runtime
+
+    if recipe.kind == "fast":
+        from ..fast import make_painter
+
+        runtime = resolve_runtime(recipe.device, recipe.precision)
+        return BlendingEngine(make_painter(recipe.styles, strength=recipe.strength, runtime=runtime),
+                              blend=recipe.blend, flow=recipe.flow)
+    from .. import image_io
+    from ..config import StyleConfig
+    from ..examples import input_image, resolve_image
+    from ..specs import parse_weighted
+
+    pairs = [parse_weighted(spec, exists=lambda name: os.path.lexists(resolve_image(name)))
+             for spec in recipe.styles]
+    pairs = [(input_image(path), weight) for path, weight in pairs]
+    for path, _ in pairs:
+        image_io.check_image_file(path)
+    config = StyleConfig(iterations=recipe.iterations, scales=1, device=recipe.device,
+                         precision=recipe.precision)
+    return RuderEngine(pairs, config, temporal_weight=recipe.temporal_weight, flow=recipe.flow)
