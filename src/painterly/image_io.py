@@ -44,6 +44,9 @@ MAX_PIXELS = 100_000_000
 """Largest image (width × height) read by default; a guard against decompression bombs.
 Pillow's own hard limit (``2 * Image.MAX_IMAGE_PIXELS``, about 179 MP) applies as well."""
 
+PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm"}
+"""What a folder of pictures is searched for (training photos, a batch's inputs)."""
+
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
 """Output extension -> Pillow format name."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..examples import input_image
+from ..image_io import PICTURE_SUFFIXES
 
-PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm"}
 MANIFEST_SUFFIXES = {".csv", ".jsonl"}
 MANIFEST_KEYS = ("photo", "style", "output")
 """A manifest row's own columns; every other column is an option of its engine."""

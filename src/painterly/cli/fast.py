@@ -23,7 +23,7 @@ from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrup
 from ..fast import wct
 from ..fast.decoders import check_decoders
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
-from ..fast.photos import PHOTO_SUFFIXES, find_photos
+from ..fast.photos import find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, runtime_options,
@@ -124,9 +124,9 @@ def _photo_files(photos: tuple[str, ...]) -> list[Path]:
     for name in photos:
         path = Path(input_image(name))
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in image_io.PICTURE_SUFFIXES and p.is_file())
             if not found:
-                raise ValueError(f"no pictures ({', '.join(sorted(PHOTO_SUFFIXES))}) in folder {name!r}")
+                raise ValueError(f"no pictures ({', '.join(sorted(image_io.PICTURE_SUFFIXES))}) in folder {name!r}")
             files += found
         else:
             files.append(path)

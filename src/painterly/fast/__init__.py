@@ -20,7 +20,6 @@ from PIL import Image
 from .. import image_io
 from ..devices import Runtime, resolve_runtime
 from .paint import DEFAULT_TILE, FastPainter, load_mix, parse_style_spec
-from .photos import PHOTO_SUFFIXES
 from .store import FastStyles, StyleError, bundled_styles, load_styles, save_styles, user_styles
 from .train import TrainConfig, TrainingInterrupted, TrainProgress, train
 from .wct import PaintingPainter, UniversalPainter
@@ -41,7 +40,7 @@ def are_painting_files(styles: Sequence[str]) -> bool:
 def _names_a_picture(path: Path) -> bool:
     """A picture file, or a name that can only mean one (``missing.jpg``: reading it then
     says the file is missing, rather than that no fast style has that name)."""
-    return path.is_file() or (not path.is_dir() and path.suffix.lower() in PHOTO_SUFFIXES)
+    return path.is_file() or (not path.is_dir() and path.suffix.lower() in image_io.PICTURE_SUFFIXES)
 
 
 def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color: str = "none",

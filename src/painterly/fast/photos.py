@@ -18,11 +18,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..image_io import ImageError, open_image
+from ..image_io import PICTURE_SUFFIXES, ImageError, open_image
 
 log = logging.getLogger(__name__)
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm"}
 
 
 def find_photos(folder: str | os.PathLike) -> list[Path]:
@@ -30,9 +29,9 @@ def find_photos(folder: str | os.PathLike) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"photos folder {str(root)!r} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
     if not files:
-        raise ValueError(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {str(root)!r}")
+        raise ValueError(f"no photos ({', '.join(sorted(PICTURE_SUFFIXES))}) in {str(root)!r}")
     return files
 
 
