@@ -67,11 +67,12 @@ def test_compiled_run_lowers_the_loss(tiny):
 
 def test_callback_reports_every_scale(tiny):
     seen = []
-    config = StyleConfig(**{**TINY, "size": 128, "scales": 2, "iterations_per_scale": (2, 3)})
+    config = StyleConfig(**{**TINY, "size": 256, "scales": 2, "iterations_per_scale": (2, 3)})
     stylize(gradient(96, 128), stripes(), config, extractor=tiny, callback=seen.append)
     assert [(p.scale, p.step, p.size) for p in seen] == [
-        (1, 1, (64, 48)), (1, 2, (64, 48)), (2, 1, (128, 96)), (2, 2, (128, 96)), (2, 3, (128, 96))]
-    assert seen[-1].preview().size == (128, 96)
+        (1, 1, (128, 96)), (1, 2, (128, 96)), (2, 1, (256, 192)), (2, 2, (256, 192)),
+        (2, 3, (256, 192))]
+    assert seen[-1].preview().size == (256, 192)
     assert all(p.elapsed >= 0 for p in seen)
 
 
@@ -124,15 +125,16 @@ def test_too_narrow_pictures_are_refused_by_name():
 
 
 def test_narrow_pictures_keep_every_scale_valid():
-    """A 6:1 photo at 192 px: coarse scales stop where its short side would fall below 16."""
-    plans = pipeline.plan((600, 100), [(300, 40)], StyleConfig(size=192, scales=3, device="cpu"))
-    assert [min(p.height, p.width) for p in plans] == [16, 32]
+    """A 10:1 photo at 512 px: coarse scales stop where its short side would fall below 16
+    (at 128 px it would be 13), above the 128 px every schedule stops at anyway."""
+    plans = pipeline.plan((1000, 100), [(300, 40)], StyleConfig(size=512, scales=3, device="cpu"))
+    assert [min(p.height, p.width) for p in plans] == [26, 51]
     # a 10:1 painting is kept at least 16 px high at the coarse scale
     deep = random_vgg_like((4, 4, 4, 4, 4))
-    config = StyleConfig(size=192, scales=3, iterations=2, content_layers=("relu4_1",),
+    config = StyleConfig(size=384, scales=3, iterations=2, content_layers=("relu4_1",),
                          style_layers=("relu1_1", "relu5_1"), precision="fp32", device="cpu")
-    image = stylize(torch.rand(1, 3, 32, 192), torch.rand(1, 3, 19, 192), config, extractor=deep)
-    assert image.size == (192, 32)
+    image = stylize(torch.rand(1, 3, 64, 384), torch.rand(1, 3, 19, 192), config, extractor=deep)
+    assert image.size == (384, 64)
 
 
 def test_style_weights_whose_sum_overflows_still_blend(tiny):

@@ -37,7 +37,7 @@ MAX_SIZE = 16384
 image copy and a tiled run keeps about 16 of them (see tiling.optimize_tiled), well past print
 sizes (1.4 m at 300 dpi)."""
 MAX_SCALES = 16
-"""Coarse sizes halve down to multiscale.MIN_LONG_EDGE: from MAX_SIZE that is 9 sizes, and
+"""Coarse sizes halve down to multiscale.MIN_LONG_EDGE: from MAX_SIZE that is 8 sizes, and
 more scales are dropped; 16 leaves room without letting a schedule grow without bound."""
 MAX_ITERATIONS = 100_000
 """Steps at one scale: about a day at 512 px on a CPU, and far past the few hundred steps after
