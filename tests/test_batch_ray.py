@@ -202,3 +202,12 @@ def test_a_clip_in_segments_survives_a_dead_node_repainting_at_most_a_frame(clus
     assert killed and decoded(out)[0] == 16
     calls = len(log.read_text().splitlines())
     assert 18 <= calls <= 19  # 16 frames and a lead-in of 2, plus the frame the kill cut short
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}.*nothing answers") as info:
+        ray_backends.connect(f"127.0.0.1:{port}")  # checked before Ray retries for minutes
+    assert "\n" not in str(info.value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ def connect(address: str):
     ray = import_ray()
     if ray.is_initialized():
         return ray, lambda: None
+    _check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=False)
@@ -51,6 +53,19 @@ def connect(address: str):
         raise ConnectionError(f"cannot join the Ray cluster at {address!r}: {one_line(exc)} "
                               "(start one with `ray start --head`)") from None
     return ray, ray.shutdown
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """ConnectionError (one line) unless something listens at ``host:port``: Ray itself
+    retries an address where nothing answers for minutes before giving up."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # ``auto`` and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot join the Ray cluster at {address!r}: nothing answers "
+                              f"there ({one_line(exc)}); start one with `ray start --head`") from None
 
 
 def _cached_engine(ray, holder: list):
