@@ -253,3 +253,23 @@ def test_frame_size_is_even_and_keeps_aspect(tmp_path):
     info = probe(make_clip(tmp_path / "in.mp4"))
     assert frame_size(info, 33) == (34, 24) or frame_size(info, 33)[0] % 2 == 0
     assert len(list(read_frames(info, (32, 24)))) == 8
+
+
+def test_a_seek_that_lands_late_is_redone_from_the_start(tmp_path, monkeypatch):
+    """FFmpeg's seek in MPEG program streams can land frames after --start: the frames read
+    must still be the ones a read from the beginning gives."""
+    from dataclasses import replace
+
+    from painterly.video import clips
+
+    info = probe(make_clip(tmp_path / "in.mp4", frames=12))
+    whole = list(read_frames(info, (64, 48)))
+    decoded_for_real = clips._decoded
+
+    def landing_late(info, start, *, seek):
+        frames = decoded_for_real(info, start, seek=seek)
+        return (pair for pair in frames if seek == 0 or pair[0] >= 3)
+
+    monkeypatch.setattr(clips, "_decoded", landing_late)
+    part = list(read_frames(replace(info, frames=6), (64, 48), start=5 / RATE))
+    assert len(part) == 6 and all((a == b).all() for a, b in zip(part, whole[5:11]))

@@ -193,15 +193,41 @@ def read_frames(info: ClipInfo, size: tuple[int, int], *, start: float = 0.0,
         yield last
 
 
+SEEK_MARGIN = 1.0
+"""Seconds before ``--start`` that decoding seeks to: FFmpeg's seek in some containers (MPEG
+program streams) lands a few frames after the time asked for, never a second after."""
+
+
 def _timed_frames(info: ClipInfo, start: float) -> Iterator[tuple[int, av.VideoFrame]]:
     """(time step from ``start``, frame) for each frame that decodes; packets that fail to
-    decode are logged and skipped."""
+    decode are logged and skipped. Where seeking lands after ``start`` anyway, the clip is
+    decoded again from its beginning, so the frames are the same however they are reached."""
+    if start > 0:
+        frames = _decoded(info, start, seek=max(0.0, start - SEEK_MARGIN))
+        try:
+            for position, frame in frames:
+                if position > 0:
+                    log.debug("seeking in %s landed after %g s; decoding from the start",
+                              _q(info.path), start)
+                    break
+                if position == 0:
+                    yield position, frame
+                    yield from ((p, f) for p, f in frames if p >= 0)
+                    return
+        finally:
+            frames.close()
+    yield from ((p, f) for p, f in _decoded(info, start, seek=0.0) if p >= 0)
+
+
+def _decoded(info: ClipInfo, start: float, *, seek: float) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(time step from ``start``, possibly negative; frame) for each frame that decodes after
+    seeking to ``seek`` seconds (0: no seek)."""
     with _opened(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         origin = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        if start > 0:
-            container.seek(int((start + origin) / stream.time_base), stream=stream, backward=True)
+        if seek > 0:
+            container.seek(int((seek + origin) / stream.time_base), stream=stream, backward=True)
         for packet in container.demux(stream):
             try:
                 frames = packet.decode()
@@ -209,12 +235,9 @@ def _timed_frames(info: ClipInfo, start: float) -> Iterator[tuple[int, av.VideoF
                 log.debug("undecodable packet in %s: %s", _q(info.path), _reason(exc))
                 continue
             for frame in frames:
-                if frame.pts is None:
-                    continue
-                seconds = float(frame.pts * frame.time_base) - origin - start
-                position = math.floor(seconds * info.rate + 0.5)
-                if position >= 0:
-                    yield position, frame
+                if frame.pts is not None:
+                    seconds = float(frame.pts * frame.time_base) - origin - start
+                    yield math.floor(seconds * info.rate + 0.5), frame
 
 
 def _upright(frame: av.VideoFrame, rotation: int, size: tuple[int, int]) -> np.ndarray:
