@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .image_io import ImageError
+from .specs import parse_weighted
 
 KINDS = ("content", "style", "masks")
 _KIND_WORDS = {"content": "photo", "style": "painting", "masks": "mask"}
@@ -86,6 +87,18 @@ def input_image(text: str) -> str:
     if not os.path.lexists(path):
         raise ImageError(f"cannot read {text!r}: no such file; {names_hint()}")
     return path
+
+
+def parse_picture_spec(text: str) -> tuple[str, float]:
+    """``PICTURE`` or ``PICTURE:WEIGHT`` -> (PICTURE as given, weight); the weight defaults to 1.
+
+    See :func:`painterly.specs.parse_weighted`: ``C:\\art\\wave.jpg`` and ``a:b.jpg`` stay
+    paths, ``wave.jpg:abc`` (where wave.jpg exists) is a bad weight. Raises ValueError for a
+    weight that is not a finite number >= 0. Bundled pictures count as existing, so
+    ``starry_night:abc`` is a bad weight too. Resolve the name with :func:`resolve_image` or
+    :func:`input_image`.
+    """
+    return parse_weighted(text, exists=lambda name: os.path.lexists(resolve_image(name)))
 
 
 def names_hint() -> str:

@@ -10,7 +10,6 @@ own modules (:mod:`painterly.fast`, :mod:`painterly.pipeline`).
 from __future__ import annotations
 
 import dataclasses
-import os
 import typing
 from collections.abc import Sequence
 
@@ -18,8 +17,7 @@ import torch
 
 from .. import image_io
 from ..config import StyleConfig
-from ..examples import resolve_image
-from ..specs import parse_weighted
+from ..examples import parse_picture_spec, resolve_image
 from .items import Item
 
 FAST_OPTIONS = {"size": int, "strength": float, "preserve_color": str}
@@ -144,8 +142,7 @@ class OptimizeEngine:
             raise ValueError(f"{where}: {exc}") from None
 
     def _styles(self, item: Item) -> list[tuple[str, float]]:
-        pairs = [parse_weighted(spec, exists=lambda name: os.path.lexists(resolve_image(name)))
-                 for spec in item.styles]
+        pairs = [parse_picture_spec(spec) for spec in item.styles]
         return [(resolve_image(path), weight) for path, weight in pairs]
 
     def check(self, items: Sequence[Item]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import sys
 import typing
 from collections.abc import Callable
@@ -25,8 +24,8 @@ from .. import __version__, image_io, masks, multiscale, pipeline
 from ..config import InitKind, StyleConfig
 from ..devices import resolve_runtime
 from ..models.weights import check_weights_file
-from ..specs import parse_weighted
-from ..examples import input_image, resolve_image
+from ..examples import input_image
+from ..examples import parse_picture_spec as parse_style
 from ..optimize import Progress
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
                      output_options, setup)
@@ -35,17 +34,6 @@ DEMO_CONTENT, DEMO_STYLE = "content/chelsea_cat.png", "style/starry_night.jpg"
 DEMO_OVERRIDES = ("size", "iterations", "device", "precision")
 MAX_SAVES = 10_000
 """Most intermediate images one run may write with --save-every."""
-
-
-def parse_style(text: str) -> tuple[str, float]:
-    """``path`` or ``path:weight`` -> (path, weight); the weight defaults to 1.
-
-    See :func:`painterly.specs.parse_weighted`: ``C:\\art\\wave.jpg`` and ``a:b.jpg`` stay
-    paths, ``wave.jpg:abc`` (where wave.jpg exists) is a bad weight. Raises ValueError for a
-    weight that is not a finite number >= 0. Bundled paintings count as existing, so
-    ``starry_night:abc`` is a bad weight too.
-    """
-    return parse_weighted(text, exists=lambda name: os.path.lexists(resolve_image(name)))
 
 
 # ------------------------------------------------------------------- checks, then run

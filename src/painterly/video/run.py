@@ -21,7 +21,7 @@ import numpy as np
 
 from .clips import ClipInfo, VideoError, check_video_output, frame_size, write_clip
 from .segments import (Segment, SegmentPainter, VideoEngine, VideoProgress, assembled_frames,
-                       load_or_plan, paint_segment, saved_frame)
+                       load_or_plan, saved_frame)
 from .workfolder import default_work_folder, prepare_work_folder
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ def _paint_here(painter: SegmentPainter, plan: Sequence[Segment],
             callback(VideoProgress.measure(done, total, done - before, begun, frame))
 
     for segment in plan:
-        paint_segment(painter.info, painter.engine, painter.work, segment, size=painter.size,
-                      start=painter.start, callback=report)
+        painter.paint(segment, callback=report)
 
 
 def _paint_with(backend, painter: SegmentPainter, plan: Sequence[Segment],
@@ -102,12 +101,13 @@ def _paint_with(backend, painter: SegmentPainter, plan: Sequence[Segment],
     (one line) when a segment failed: the frames painted so far stay for a rerun."""
     total, begun = sum(s.frames for s in plan), time.perf_counter()
     before = _painted(painter.work, plan)
-    finished = threading.Event()
+    finished, reporting = threading.Event(), threading.Lock()
 
-    def report(image=None) -> None:
+    def report(image=None) -> None:  # from the watcher and from this thread: one at a time
         if callback is not None:
-            done = _painted(painter.work, plan)
-            callback(VideoProgress.measure(done, total, done - before, begun, image))
+            with reporting:
+                done = _painted(painter.work, plan)
+                callback(VideoProgress.measure(done, total, done - before, begun, image))
 
     def watch() -> None:
         while not finished.wait(1.0):

@@ -161,14 +161,12 @@ def saved_frame(work: Path) -> Callable[[Segment, int], np.ndarray]:
 
 
 class SegmentPainter:
-    """A batch engine (:mod:`painterly.batch.engines`) whose items are segments of one clip.
+    """Paints the segments of one clip, each into ``work / segment.key``: called on a batch
+    :class:`~painterly.batch.Item` (from :meth:`items`), it is what a :mod:`painterly.batch`
+    backend runs, in a worker process or a Ray task.
 
     engine: the video engine; it is pickled to each worker, so give one that builds its
-    networks where it runs (:class:`painterly.video.temporal.EngineRecipe`).
-    ``self(item)`` paints the segment's missing frames into ``work / item.key`` and returns its
-    last frame, (1,3,H,W) float in [0,1]."""
-
-    name = "video"
+    networks where it runs (:class:`painterly.video.temporal.EngineRecipe`)."""
 
     def __init__(self, info: ClipInfo, engine, work: Path, plan: Sequence[Segment], *,
                  size: tuple[int, int], start: float = 0.0):
@@ -178,15 +176,13 @@ class SegmentPainter:
     def items(self) -> list[Item]:
         return [Item(key, str(self.info.path), ()) for key in self.segments]
 
-    def check(self, items) -> None:
-        unknown = [item.key for item in items if item.key not in self.segments]
-        if unknown:
-            raise ValueError(f"not a segment of this clip: {unknown[0]!r}")
+    def paint(self, segment: Segment, callback: Callable[[int, np.ndarray], None] | None = None) -> int:
+        """:func:`paint_segment` for this clip; returns how many frames were painted now."""
+        return paint_segment(self.info, self.engine, self.work, segment, size=self.size,
+                             start=self.start, callback=callback)
 
     def __call__(self, item: Item) -> torch.Tensor:
+        """Paint the segment ``item`` names; returns its last frame, (1,3,H,W) float in [0,1]."""
         segment = self.segments[item.key]
-        paint_segment(self.info, self.engine, self.work, segment, size=self.size, start=self.start)
+        self.paint(segment)
         return to_tensor(load_frame(frame_path(self.work / segment.key, segment.frames - 1)))
-
-    def describe(self, item) -> dict:
-        return {"engine": self.name, "segment": asdict(self.segments[item.key])}

@@ -8,7 +8,6 @@ Each engine is called once per frame, in order, as
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -142,12 +141,9 @@ def _built(recipe: EngineRecipe):
                               blend=recipe.blend, flow=recipe.flow)
     from .. import image_io
     from ..config import StyleConfig
-    from ..examples import input_image, resolve_image
-    from ..specs import parse_weighted
+    from ..examples import input_image, parse_picture_spec
 
-    pairs = [parse_weighted(spec, exists=lambda name: os.path.lexists(resolve_image(name)))
-             for spec in recipe.styles]
-    pairs = [(input_image(path), weight) for path, weight in pairs]
+    pairs = [(input_image(path), weight) for path, weight in map(parse_picture_spec, recipe.styles)]
     for path, _ in pairs:
         image_io.check_image_file(path)
     config = StyleConfig(iterations=recipe.iterations, scales=1, device=recipe.device,
