@@ -6,8 +6,8 @@
 Each layer's decoder is trained in turn and kept in WORK as it finishes; rerunning the same
 command resumes (finished layers are skipped, the running one continues from its last
 checkpoint). When all are done they are written, fp16, to src/painterly/data/decoders.
-``--layers relu1_1 relu2_1 relu3_1 relu4_1`` also trains relu4_1's (about 4 s a step on two
-cores; not bundled yet).
+``--layers relu1_1 relu2_1 relu3_1 relu4_1`` also trains relu4_1's. ``--from-bundled`` starts
+WORK with the decoders painterly already bundles, so only the missing layers train.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from painterly.fast.decoders import DECODER_LAYERS, BUNDLED_DIR, Decoder, Decoders, save_decoders
+from painterly.fast.decoders import (DECODER_LAYERS, BUNDLED_DIR, Decoder, Decoders, load_decoders,
+                                     save_decoders)
 from painterly.fast.train import TrainingInterrupted
 from painterly.fast.train_decoders import DecoderConfig, train_decoder
 
@@ -31,7 +32,7 @@ from painterly.fast.train_decoders import DecoderConfig, train_decoder
 RECIPE = {"relu1_1": {"steps": 64},
           "relu2_1": {"steps": 800, "learning_rate": 2e-3},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
-          "relu4_1": {"steps": 2500, "head_steps": 800, "learning_rate": 1e-3}}
+          "relu4_1": {"steps": 4000, "head_steps": 1500, "batch_size": 8, "learning_rate": 1e-3}}
 WARM_START = {"relu4_1": "relu3_1"}
 # relu4_1's decoder is not bundled yet: at step 161 it still decoded grey outlines.
 BUNDLED_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -52,8 +53,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR)
     parser.add_argument("--layers", nargs="+", default=list(BUNDLED_LAYERS), choices=DECODER_LAYERS,
                         help="layers to train and write (default: the bundled set)")
+    parser.add_argument("--from-bundled", action="store_true",
+                        help="count the bundled decoders as trained; train only the layers they lack")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.from_bundled:
+        _seed_from_bundled(args.work)
     records = {}
     for layer in args.layers:
         done = args.work / f"{layer}.pt"
@@ -78,6 +83,16 @@ def main() -> int:
     save_decoders(Decoders(nets, {"training": records}), args.out)
     print(json.dumps(records, indent=1))
     return 0
+
+
+def _seed_from_bundled(work: Path) -> None:
+    """Write each bundled decoder (fp16 weights, read as fp32) into ``work`` as a finished
+    layer, with its training record, unless ``work`` already has that layer."""
+    bundled = load_decoders()
+    for layer, net in bundled.nets.items():
+        done = work / f"{layer}.pt"
+        if not done.exists():
+            torch.save({"model": net.state_dict(), "record": bundled.config["training"][layer]}, done)
 
 
 def _trained(work: Path, layer: str) -> Decoder:

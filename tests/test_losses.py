@@ -28,6 +28,19 @@ def test_gram_of_bf16_features_is_fp32():
     assert losses.gram_matrix(features).dtype == torch.float32
 
 
+def test_gram_under_bf16_autocast_stays_fp32_and_backpropagates():
+    # Fast-style training runs the network under a bf16 autocast on CPUs with native bf16.
+    features = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    features = features.bfloat16().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = losses.gram_matrix(features)
+        loss = losses.style_layer_loss(features, gram.detach() * 2)
+    loss.backward()
+    assert gram.dtype == torch.float32
+    assert torch.allclose(gram, losses.gram_matrix(features.detach().float()))
+    assert features.grad.dtype == torch.bfloat16 and features.grad.abs().sum() > 0
+
+
 def test_style_loss_zero_when_input_equals_target():
     features = torch.rand(1, 5, 6, 7)
     assert losses.style_layer_loss(features, losses.gram_matrix(features)).item() == 0.0

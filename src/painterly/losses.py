@@ -27,18 +27,24 @@ class _Gram(torch.autograd.Function):
     """``G = X^T X / N`` for X: (B,N,C) with a one-matmul backward ``dX = X (dG + dG^T) / N``.
 
     Autograd's generic backward would run two matmuls (one per operand) and add them.
+
+    Both run outside autocast: under a bf16 autocast (fast-style training) ``bmm`` would
+    otherwise drop the float32 input to bf16 and the sums would lose what ``_as_float`` kept.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
-        return torch.bmm(x.transpose(1, 2), x) / x.shape[1]
+        with torch.autocast(x.device.type, enabled=False):
+            return torch.bmm(x.transpose(1, 2), x) / x.shape[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
-        # Scale the small (C,C) factor, not the large (N,C) result.
-        return torch.bmm(x, (grad + grad.transpose(1, 2)) / x.shape[1])
+        grad = grad.to(x.dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            # Scale the small (C,C) factor, not the large (N,C) result.
+            return torch.bmm(x, (grad + grad.transpose(1, 2)) / x.shape[1])
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
