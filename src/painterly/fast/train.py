@@ -43,9 +43,9 @@ from .store import FastStyles, load_styles, save_styles, write_atomically
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 ADD_TO_STEPS = 300
-MAX_STEPS = 1_000_000
-"""The bundled network took 2100 steps (1.9 h on a 2-core CPU); a million is weeks."""
 """Default steps for ``add_to``: only the new styles' norms learn, so far fewer steps do."""
+MAX_STEPS = 1_000_000
+"""A bound that refuses typos: a million steps is weeks on a CPU."""
 
 
 @dataclass(frozen=True, kw_only=True)
