@@ -17,8 +17,8 @@ from tqdm import tqdm
 from .. import batch
 from ..batch import cluster
 from ..devices import resolve_runtime
-from .common import (EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED, config_options, make_config,
-                     runtime_options, setup)
+from .common import (EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED, check_scale_out, config_options,
+                     make_config, runtime_options, scale_out_options, setup)
 
 OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "tv_weight",
                      "style_scale", "style_layers", "content_layers", "optimizer", "init", "seed")
@@ -45,15 +45,12 @@ OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp", "tif"]), default="png",
               show_default=True, help="file type of the outputs")
 @click.option("--retry-failed", is_flag=True, help="paint again the photos that failed before")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="N processes on this machine (0: in this process)")
-@click.option("--ray", "ray_address", metavar="ADDRESS|auto", default=None,
-              help=f"run on the Ray cluster at ADDRESS (host:port; auto: the one this machine "
-                   f"belongs to); needs {cluster.INSTALL_HINT}")
-@click.option("--ray-cpus", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="CPUs each Ray task (optimize) or actor (fast) asks for")
-@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="GPUs each Ray task or actor asks for (e.g. 1, or 0.5 to share one)")
+@scale_out_options(
+    workers="N processes on this machine (0: in this process)",
+    ray=f"run on the Ray cluster at ADDRESS (host:port; auto: the one this machine belongs to); "
+        f"needs {cluster.INSTALL_HINT}",
+    cpus="CPUs each Ray task (optimize) or actor (fast) asks for",
+    gpus="GPUs each Ray task or actor asks for (e.g. 1, or 0.5 to share one)")
 @runtime_options
 @click.option("--quiet", is_flag=True, help="no progress bar, no summary on stderr")
 @click.option("-v", "--verbose", is_flag=True, help="log what happens; tracebacks for unexpected errors")
@@ -73,8 +70,7 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
     Exit status 0 when every photo is painted (now or before), 1 when any failed.
     """
     setup(ctx, verbose)
-    if workers and ray_address:
-        raise ValueError("give either --workers (processes here) or --ray (a cluster), not both")
+    check_scale_out(workers, ray_address)
     items = batch.gather(inputs, style, fmt)
     engine_ = _engine(engine, size, strength, preserve_color, device, precision, settings)
     if ray_address:

@@ -238,3 +238,26 @@ def runtime_options(func):
                          default="auto", show_default=True, help=PRECISION_HELP)]):
         func = decorator(func)
     return func
+
+
+def scale_out_options(*, workers: str, ray: str, cpus: str, gpus: str):
+    """--workers, --ray, --ray-cpus and --ray-gpus, with each command's own help texts, for
+    the commands that spread their work over processes or a Ray cluster."""
+    def decorate(func):
+        for decorator in reversed([
+                click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+                             metavar="N", help=workers),
+                click.option("--ray", "ray_address", metavar="ADDRESS|auto", default=None, help=ray),
+                click.option("--ray-cpus", type=click.FloatRange(min=0), default=1.0,
+                             show_default=True, help=cpus),
+                click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0,
+                             show_default=True, help=gpus)]):
+            func = decorator(func)
+        return func
+    return decorate
+
+
+def check_scale_out(workers: int, ray_address: str | None) -> None:
+    """ValueError when both --workers and --ray are given."""
+    if workers and ray_address:
+        raise ValueError("give either --workers (processes here) or --ray (a cluster), not both")

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from .. import image_io
 from ..devices import resolve_runtime
-from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, runtime_options, setup
+from .common import (EXIT_INTERRUPTED, PROG, STARTED, check_scale_out, output_options,
+                     runtime_options, scale_out_options, setup)
 
 
 @click.command("video", no_args_is_help=True)
@@ -50,16 +51,12 @@ from .common import EXIT_INTERRUPTED, PROG, STARTED, output_options, runtime_opt
 @click.option("--keep-work", is_flag=True, help="keep the work folder after the output is written")
 @click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="every N frames, write the latest painted frame to OUTPUT.preview.png")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="paint the clip in N segments at once, in N processes on this machine "
-                   "(0: in this process)")
-@click.option("--ray", "ray_address", metavar="ADDRESS|auto", default=None,
-              help="paint the clip's segments as tasks on the Ray cluster at ADDRESS; the work "
-                   "folder must be on a path every node shares")
-@click.option("--ray-cpus", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="CPUs each Ray task asks for")
-@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="GPUs each Ray task asks for")
+@scale_out_options(
+    workers="paint the clip in N segments at once, in N processes on this machine (0: in this "
+            "process)",
+    ray="paint the clip's segments as tasks on the Ray cluster at ADDRESS; the work folder "
+        "must be on a path every node shares",
+    cpus="CPUs each Ray task asks for", gpus="GPUs each Ray task asks for")
 @click.option("--segments", type=click.IntRange(min=1), default=None, metavar="N",
               help="with --workers or --ray: segments to cut the clip into, crossfaded over a "
                    "few frames where they meet [default: one per worker, or per task the "
@@ -79,8 +76,7 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
     (--ray).
     """
     setup(ctx, verbose)
-    if workers and ray_address:
-        raise ValueError("give either --workers (processes here) or --ray (a cluster), not both")
+    check_scale_out(workers, ray_address)
     if segments and not (workers or ray_address):
         raise ValueError("--segments needs --workers or --ray: in this process the clip is "
                          "painted in one pass")
