@@ -235,6 +235,41 @@ def test_training_lowers_the_loss(tiny, photos, style_png, tmp_path):
     assert last < 0.7 * first
 
 
+def _poisoned_objective(monkeypatch, bad_steps):
+    """Make the training objective infinite on the given calls (counted from 1)."""
+    import importlib
+
+    module = importlib.import_module("painterly.fast.train")
+    real, calls = module._Loop.objective, []
+
+    def objective(self, photos, painted, paintings):
+        terms = real(self, photos, painted, paintings)
+        calls.append(len(calls) + 1)
+        if calls[-1] in bad_steps:
+            terms["total"] = terms["total"] * float("inf")
+        return terms
+    monkeypatch.setattr(module._Loop, "objective", objective)
+
+
+def test_a_batch_that_overflows_is_skipped(tiny, photos, style_png, tmp_path, monkeypatch):
+    _poisoned_objective(monkeypatch, {2})
+    seen = []
+    styles = train([style_png], photos, tmp_path / "out", TrainConfig(**TINY_TRAIN),
+                   extractor=tiny, callback=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3, 4]
+    assert not np.isfinite(seen[1].losses["total"]) and np.isfinite(seen[3].losses["total"])
+    assert all(torch.isfinite(p).all() for p in styles.network.parameters())
+
+
+def test_training_that_keeps_overflowing_stops(tiny, photos, style_png, tmp_path, monkeypatch):
+    from painterly.fast.train import MAX_FAILED_STEPS
+
+    _poisoned_objective(monkeypatch, set(range(3, 100)))
+    config = TrainConfig(**dict(TINY_TRAIN, steps=MAX_FAILED_STEPS + 5))
+    with pytest.raises(FloatingPointError, match="NaN or infinite 10 steps in a row"):
+        train([style_png], photos, tmp_path / "out", config, extractor=tiny)
+
+
 def test_interrupted_training_resumes_to_the_same_network(tiny, photos, style_png, tmp_path):
     config = TrainConfig(**TINY_TRAIN)
     straight = train([style_png], photos, tmp_path / "straight", config, extractor=tiny)

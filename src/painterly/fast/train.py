@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import platform
 import time
@@ -44,6 +43,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 ADD_TO_STEPS = 300
 """Default steps for ``add_to``: only the new styles' norms learn, so far fewer steps do."""
+MAX_FAILED_STEPS = 10
+"""Batches in a row whose gradients overflow before training stops as diverged."""
 MAX_STEPS = 1_000_000
 """A bound that refuses typos: a million steps is weeks on a CPU."""
 
@@ -286,6 +287,7 @@ class _Loop:
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
         self.scaler = torch.amp.GradScaler(runtime.device.type,
                                            enabled=runtime.dtype == torch.float16)
+        self.failed_in_a_row = 0
 
     def run(self, start: int, spent: float, out: Path, styles: FastStyles, callback) -> float:
         """Steps ``start+1 .. steps``; returns the run's seconds, ``spent`` before a resume included."""
@@ -324,13 +326,33 @@ class _Loop:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         self._keep_frozen_rows()
-        self.scaler.step(self.optimizer)
+        if self.scaler.is_enabled() or self._finite_gradients():  # fp16: the scaler skips
+            self.scaler.step(self.optimizer)
+            self.failed_in_a_row = 0
+        else:
+            self._skip(step)
         self.scaler.update()
-        values = {k: v.item() for k, v in terms.items()}
-        if not math.isfinite(values["total"]):
-            raise FloatingPointError("the training loss became NaN or infinite; lower "
-                                     "--learning-rate or use --precision fp32")
-        return values
+        return {k: v.item() for k, v in terms.items()}
+
+    def _finite_gradients(self) -> bool:
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        return bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+
+    def _skip(self, step: int) -> None:
+        """Leave the network as it is after a batch whose gradients overflowed.
+
+        In bf16 a crop with a nearly flat channel can blow up an instance norm (its scale is
+        one over the channel's spread); one such batch in about two thousand gave infinite
+        gradients, and an Adam step on them turned every weight into NaN. Skipping the batch
+        is what mixed-precision loss scaling does for fp16. Many in a row mean training itself
+        has diverged: FloatingPointError.
+        """
+        self.failed_in_a_row += 1
+        log.warning("step %d: the gradients overflowed; the batch is skipped", step)
+        if self.failed_in_a_row >= MAX_FAILED_STEPS:
+            raise FloatingPointError(f"the training loss became NaN or infinite "
+                                     f"{MAX_FAILED_STEPS} steps in a row; lower --learning-rate "
+                                     "or use --precision fp32")
 
     def objective(self, photos, painted, paintings) -> dict[str, torch.Tensor]:
         """Weighted terms for a batch: painted (B,3,h,w) against the photos (B,3,h,w) and each
