@@ -98,6 +98,16 @@ def test_broken_decoder_folders_give_one_line_errors(tmp_path):
 
 
 @pytest.mark.slow
+def test_default_levels_are_relu4_1_then_relu3_1_where_there_are_decoders_for_them():
+    from painterly.fast.wct import DEFAULT_LEVELS
+
+    every = Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS})
+    assert UniversalPainter(every).levels == DEFAULT_LEVELS == ("relu4_1", "relu3_1")
+    shallow = Decoders({layer: Decoder(layer) for layer in ("relu1_1", "relu2_1", "relu3_1")})
+    assert UniversalPainter(shallow).levels == ("relu3_1", "relu2_1", "relu1_1")
+
+
+@pytest.mark.slow
 def test_painter_keeps_the_photos_size_and_range():
     torch.manual_seed(0)
     decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
