@@ -6,8 +6,8 @@
 Each layer's decoder is trained in turn and kept in WORK as it finishes; rerunning the same
 command resumes (finished layers are skipped, the running one continues from its last
 checkpoint). When all are done they are written, fp16, to src/painterly/data/decoders.
-``--layers relu1_1 relu2_1 relu3_1 relu4_1`` also trains relu4_1's. ``--from-bundled`` starts
-WORK with the decoders painterly already bundles, so only the missing layers train.
+``--from-bundled`` starts WORK with the decoders painterly already bundles, so only the layers
+they lack train.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from painterly.fast.train_decoders import DecoderConfig, train_decoder
 
 # Each layer's training settings (DecoderConfig). The deeper ones are what a two-core CPU trains
 # in about two hours together. relu1_1's decoder is linear and solved by least squares: its
-# "steps" are the batches of crops summed into the normal equations. relu4_1's starts from
-# relu3_1's and first trains its own head alone ("head_steps", cheap), then the whole.
+# "steps" are the batches of crops summed into the normal equations. relu4_1's starts from a
+# copy of relu3_1's (the convolutions they share) and trains at Li et al.'s step size: at 1e-3
+# it collapsed to one flat colour.
 RECIPE = {"relu1_1": {"steps": 64},
           "relu2_1": {"steps": 800, "learning_rate": 2e-3},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
-          "relu4_1": {"steps": 4000, "head_steps": 1500, "batch_size": 8, "learning_rate": 1e-3}}
+          "relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4}}
 WARM_START = {"relu4_1": "relu3_1"}
-# relu4_1's decoder is not bundled yet: at step 161 it still decoded grey outlines.
-BUNDLED_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+BUNDLED_LAYERS = DECODER_LAYERS
 
 
 def _stop_as_interrupt(signum, frame):

@@ -29,10 +29,8 @@ from .store import write_atomically
 
 FORMAT = "painterly-vgg-decoders"
 DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-"""The layers painterly can make decoders for, shallow to deep. The bundled set holds those
-of relu1_1, relu2_1 and relu3_1: relu4_1's, after the training a two-core CPU has given it so
-far, still loses the photo (it decodes grey outlines). A universal painter uses the decoders
-it is given, deepest first."""
+"""The layers painterly can make decoders for, shallow to deep; the bundled set holds all four.
+A universal painter uses relu4_1's and relu3_1's by default (``wct.DEFAULT_LEVELS``)."""
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "decoders"
 
 
