@@ -35,7 +35,6 @@ RECIPE = {"relu1_1": {"steps": 64},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
           "relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4}}
 WARM_START = {"relu4_1": "relu3_1"}
-BUNDLED_LAYERS = DECODER_LAYERS
 
 
 def _stop_as_interrupt(signum, frame):
@@ -51,8 +50,8 @@ def main() -> int:
     parser.add_argument("photos")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR)
-    parser.add_argument("--layers", nargs="+", default=list(BUNDLED_LAYERS), choices=DECODER_LAYERS,
-                        help="layers to train and write (default: the bundled set)")
+    parser.add_argument("--layers", nargs="+", default=list(DECODER_LAYERS), choices=DECODER_LAYERS,
+                        help="layers to train and write (default: all four, as bundled)")
     parser.add_argument("--from-bundled", action="store_true",
                         help="count the bundled decoders as trained; train only the layers they lack")
     args = parser.parse_args()

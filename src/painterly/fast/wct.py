@@ -123,8 +123,7 @@ class UniversalPainter:
         self.runtime = runtime or resolve_runtime("auto", "fp32")
         decoders = decoders or load_decoders()
         if levels is None:  # the default levels; decoders without them: all, deep to shallow
-            levels = ([layer for layer in DEFAULT_LEVELS if layer in decoders.nets]
-                      if "relu4_1" in decoders.nets else
+            levels = (DEFAULT_LEVELS if set(DEFAULT_LEVELS) <= decoders.nets.keys() else
                       [layer for layer in DECODER_LAYERS[::-1] if layer in decoders.nets])
         missing = [layer for layer in levels if layer not in decoders.nets]
         if missing:
