@@ -53,6 +53,7 @@ class ConditionalInstanceNorm(nn.Module):
     def __init__(self, channels: int, styles: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
+        self.channels = channels
         self.scale = nn.Parameter(torch.ones(styles, channels))
         self.shift = nn.Parameter(torch.zeros(styles, channels))
         # Tiled painting (see paint.py): statistics given from outside instead of computed,
@@ -63,12 +64,20 @@ class ConditionalInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         if self.tally is not None:
             self._count(x)
-        if self.fixed is not None:
-            mean, var = self.fixed
-        else:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False, keepdim=True)
         scale = (mix @ self.scale.float())[:, :, None, None]
         shift = (mix @ self.shift.float())[:, :, None, None]
+        if self.fixed is None and not (torch.is_grad_enabled() and x.requires_grad):
+            # Painting: group norm with one channel per group is instance norm, and its CPU
+            # kernel (float32 statistics) ran 14 times faster than var_mean over (H,W) of a
+            # channels_last bf16 tensor; in training its backward ran 2 times slower.
+            if x.shape[0] == 1:  # one pass: the style's scale and shift applied in the kernel
+                return F.group_norm(x, self.channels, scale.flatten(), shift.flatten(), self.eps)
+            normed = F.group_norm(x, self.channels, eps=self.eps)
+            return torch.addcmul(shift.to(x.dtype), normed, scale.to(x.dtype))
+        if self.fixed is not None:  # tiles: (x - mean) in float32, as group norm does
+            mean, var = self.fixed
+            return torch.addcmul(shift, x.float() - mean, scale * torch.rsqrt(var + self.eps)).to(x.dtype)
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False, keepdim=True)
         # One multiply-add over the big tensor: y = x * a + b with per-channel a and b.
         a = scale * torch.rsqrt(var + self.eps)
         b = shift - mean * a
