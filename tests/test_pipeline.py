@@ -1,5 +1,6 @@
 """stylize() end to end on a tiny random network, and once on the real VGG19."""
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -63,6 +64,20 @@ def test_compiled_run_lowers_the_loss(tiny):
     stylize(gradient(), stripes(), StyleConfig(**TINY, compile=True), extractor=tiny,
             callback=seen.append)
     assert len(seen) == 5 and seen[-1].losses["total"] < seen[0].losses["total"]
+
+
+def test_a_finer_scale_starts_from_the_coarse_result_plus_the_photos_detail(tiny):
+    # With no steps, a run from the photo gives the photo back at the finest scale: its start
+    # is the coarse scale's picture upsampled plus the photo's band between the two sizes.
+    photo = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(0))
+    config = StyleConfig(**{**TINY, "size": 256, "scales": 2, "iterations_per_scale": (0, 0)})
+    result = stylize(photo, stripes(), config, extractor=tiny)
+    as_tensor = torch.from_numpy(np.array(result)).permute(2, 0, 1)[None].float() / 255
+    assert (as_tensor - photo).abs().max() <= 1 / 255
+    # A run that started from noise is upsampled alone: no photo is added to it.
+    noise = stylize(photo, stripes(), config.replace(init="noise"), extractor=tiny)
+    as_tensor = torch.from_numpy(np.array(noise)).permute(2, 0, 1)[None].float() / 255
+    assert (as_tensor - photo).abs().mean() > 0.2
 
 
 def test_callback_reports_every_scale(tiny):

@@ -83,7 +83,7 @@ class StyleConfig:
                                         "if one was trained, else universal style transfer), or a file path"})
     optimizer: Optimizer = field(default="lbfgs", metadata={"help": "lbfgs (the paper's) or adam"})
     iterations: int = field(
-        default=100, metadata={"help": "optimiser steps at the output size (coarser sizes get more)"})
+        default=40, metadata={"help": "optimiser steps at the output size (coarser sizes get more)"})
     learning_rate: float = field(default=0.02, metadata={"help": "Adam step size (ignored by L-BFGS)"})
     scales: int = field(
         default=3, metadata={"help": "number of sizes, coarse to fine, ending at --size (1 = single scale)"})

@@ -177,6 +177,7 @@ class FastPainter:
             painted = torch.cat([self._tiled(one[None]) for one in image])
         return self._colour(painted, image).cpu()
 
+    @torch.no_grad()
     def _run(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(self.runtime.dtype).contiguous(memory_format=self.runtime.memory_format)
         return self.net(x, self.mix).float().clamp_(0, 1)
