@@ -24,7 +24,7 @@ What it measures (the bundled photo of a cat and The Starry Night, long edge = s
    "x painterly" is how many times longer a step takes than painterly's default.
 
 2. **Time to quality** at ``--quality-size`` (512): wall time of painterly's default run
-   (``painterly.stylize`` with ``StyleConfig()``: 128 -> 256 -> 512 px, 200/150/100 steps)
+   (``painterly.stylize`` with ``StyleConfig()``: 128 -> 256 -> 512 px, 80/60/40 steps)
    and of pastiche's default run (1000 steps), each a whole process (start-up, model load and
    saving included). Both final images, and the photo both start from, are scored by one
    function, ``painterly.pipeline.evaluate`` (painterly's objective in fp32, default layers
