@@ -33,8 +33,9 @@ from painterly.optimize import compute_targets, objective
 from painterly.pipeline import _prepare, load_vgg19, loss_weights
 
 
-def conv_macs(net, image: torch.Tensor, layers) -> int:
-    """Multiply-adds of every convolution the objective runs (forward), counted by hooks."""
+def conv_macs(net, image: torch.Tensor, layers) -> tuple[int, dict]:
+    """Multiply-adds of every convolution the objective runs (forward), counted by hooks, and
+    the responses {layer: (B,C,h,w)}."""
     total = 0
 
     def count(module, inputs, output):

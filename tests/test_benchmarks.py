@@ -51,3 +51,13 @@ def test_reference_objective_and_gradient_match_painterly():
         assert torch.allclose(theirs[term], ours[term], rtol=1e-4, atol=1e-7), term
     assert ours["style"] > 0 and ours["content"] > 0
     assert torch.allclose(theirs_image.grad, ours_image.grad, rtol=1e-3, atol=1e-6 * ours_image.grad.abs().max())
+
+
+def test_roofline_counts_multiply_adds_by_hand():
+    roofline = benchmark("roofline")
+    net = vgg19(_random_vgg19_weights(), pooling="avg").truncated("relu2_1")
+    image = torch.rand(1, 3, 32, 40)
+    convs, features = roofline.conv_macs(net, image, ["relu1_1", "relu2_1"])
+    # conv1_1: 3->64 over 32x40 px; conv1_2: 64->64 there; conv2_1: 64->128 over 16x20 px.
+    assert convs == 32 * 40 * 64 * 3 * 9 + 32 * 40 * 64 * 64 * 9 + 16 * 20 * 128 * 64 * 9
+    assert roofline.gram_macs(features, ["relu2_1"]) == 16 * 20 * 128 * 128
