@@ -1,8 +1,10 @@
-"""The benchmark's tutorial-style reference computes painterly's objective (fp32, 32 px).
+"""The benchmarks' own code, small and on the CPU: the tutorial-style reference computes
+painterly's objective (fp32, 32 px), the roofline counts by hand, the device check runs.
 
-No timings here: ``benchmarks/speed.py`` measures and prints them.
+No timings here: the benchmarks measure and print them.
 """
 
+import pytest
 import torch
 from synthetic import benchmark
 
@@ -61,3 +63,15 @@ def test_roofline_counts_multiply_adds_by_hand():
     # conv1_1: 3->64 over 32x40 px; conv1_2: 64->64 there; conv2_1: 64->128 over 16x20 px.
     assert convs == 32 * 40 * 64 * 3 * 9 + 32 * 40 * 64 * 64 * 9 + 16 * 20 * 128 * 64 * 9
     assert roofline.gram_macs(features, ["relu2_1"]) == 16 * 20 * 128 * 128
+
+
+@pytest.mark.slow
+def test_device_benchmark_runs_every_engine_on_the_cpu(tmp_path, capsys):
+    # The GPU check (scripts/device_check.sh) runs this same code with --device cuda.
+    benchmark("device").main(["--device", "cpu", "--size", "128", "--iterations", "2",
+                              "--fast-size", "128x72", "--repeat", "1", "--steps", "1",
+                              "--out", str(tmp_path)])
+    table = capsys.readouterr().out
+    assert table.count("\n| ") == 7  # two default runs, a step, two one-pass engines, training
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "stylize_auto.png", "stylize_fp32.png", "fast_style.png", "any_painting.png"}
