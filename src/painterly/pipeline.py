@@ -387,11 +387,10 @@ def _with_photo_detail(upsampled: torch.Tensor, content: torch.Tensor, coarse_si
     upsampled result alone. That start is blurred: on the cat with The Starry Night its loss
     at 512 px was 3.55 against the finished 256 px scale's 0.80, and the optimiser spent
     most of the scale's steps restoring the fine band. Started with the photo's band (the
-    painting's strokes are then painted over it), fewer steps kept more of the photo at about
-    the same style distance on pictures never tuned on, which let the default schedule
-    drop from 100 to 40 steps at the output size (``benchmarks/quality.py``; README, "Time
-    to a good picture").
-    """
+    painting's strokes are then painted over it), 40 steps at 512 px kept more of the photo
+    than 100 steps without it, at about the same style distance, by a judge painterly does
+    not optimise on three held-out pairs (``benchmarks/quality.py``; README, "Time to a good
+    picture")."""
     band = content - _resize_to(_resize_to(content, coarse_size), content.shape[-2:])
     return (upsampled + band).clamp(0, 1)
 

@@ -76,7 +76,8 @@ class ConditionalInstanceNorm(nn.Module):
             return torch.addcmul(shift.to(x.dtype), normed, scale.to(x.dtype))
         if self.fixed is not None:  # tiles: (x - mean) in float32, as group norm does
             mean, var = self.fixed
-            return torch.addcmul(shift, x.float() - mean, scale * torch.rsqrt(var + self.eps)).to(x.dtype)
+            a = scale * torch.rsqrt(var + self.eps)
+            return torch.addcmul(shift, x.float() - mean, a).to(x.dtype)
         var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False, keepdim=True)
         # One multiply-add over the big tensor: y = x * a + b with per-channel a and b.
         a = scale * torch.rsqrt(var + self.eps)

@@ -37,9 +37,9 @@ class Limits:
     with its pixels; see :func:`work`). The size, iteration and scale bounds alone allowed
     2048 px x 2000 iterations x 5 scales: 20,000 steps, about 50,000 such units, days on a
     CPU. 2500 units admit a schedule of 100 iterations and 3 scales at the largest size,
-    2048 px (2400 units; the default is 40 iterations), or 2000 steps at 512 px. At README's measured 0.46 s
-    per 512 x 512 step (2-core CPU, bf16) that is about 20 minutes, under an hour in fp32
-    (1.3 s; the studio starts such a CPU at 256 px), and minutes on a GPU.
+    2048 px (2400 units; the default is 40 iterations), or 2000 steps at 512 px. At README's
+    measured 0.46 s per 512 x 512 step (2-core CPU, bf16) that is about 20 minutes, under an
+    hour in fp32 (1.3 s; the studio starts such a CPU at 256 px), and minutes on a GPU.
     """
 
     max_size: int = 2048
