@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,8 +33,10 @@ from painterly import StyleConfig, examples, image_io, stylize
 from painterly.devices import resolve_runtime
 from painterly.fast import TrainConfig, make_painter
 from painterly.fast.train import train
-from painterly.optimize import compute_targets, objective
-from painterly.pipeline import _prepare, evaluate, load_vgg19, loss_weights
+from painterly.pipeline import evaluate, load_vgg19
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from roofline import ObjectiveStep  # noqa: E402 (benchmarks/roofline.py)
 
 PHOTO, PAINTING = "chelsea_cat", "starry_night"
 
@@ -76,22 +79,10 @@ def optimiser_runs(args, out: Path) -> list[tuple[str, str]]:
 
 
 def step_time(args) -> tuple[str, str]:
-    config = StyleConfig(size=args.size, device=args.device)
-    runtime = resolve_runtime(args.device, "auto")
-    net = _prepare(load_vgg19(None, "auto", "avg"), config, runtime)
-    weights = loss_weights(config)
-    photo = image_io.load_image(examples.example_path(PHOTO), long_edge=args.size).to(runtime.device)
-    painting = image_io.load_image(examples.example_path(PAINTING), long_edge=args.size).to(runtime.device)
-    targets = compute_targets(net, photo, [(painting, 1.0)], weights, runtime)
-    pixels = photo.clone().requires_grad_(True)
-
-    def step():
-        pixels.grad = None
-        objective(net, pixels, targets, weights, runtime)["total"].backward()
-
-    h, w = photo.shape[-2:]
+    step = ObjectiveStep(PHOTO, PAINTING, args.size, args.device, "auto")
+    h, w = step.photo.shape[-2:]
     return (f"objective + gradient, {w}x{h}",
-            f"{median_seconds(step, runtime.device, args.repeat) * 1e3:.1f} ms")
+            f"{median_seconds(step, step.runtime.device, args.repeat) * 1e3:.1f} ms")
 
 
 def one_pass_times(args, out: Path) -> list[tuple[str, str]]:
@@ -101,7 +92,8 @@ def one_pass_times(args, out: Path) -> list[tuple[str, str]]:
     photo = image_io.load_image(examples.example_path(PHOTO))
     frame = torch.nn.functional.interpolate(photo, size=(height, width), mode="bilinear")
     cases = [("fast style starry_night", "fast_style", ["starry_night"], frame),
-             ("any painting (universal)", "any_painting", [str(examples.example_path("the_scream"))],
+             ("any painting (universal)", "any_painting",
+              [str(examples.example_path("the_scream"))],
               image_io.resize_long_edge(photo, args.size))]
     for label, stem, styles, image in cases:
         painter = make_painter(styles, runtime=runtime)

@@ -33,6 +33,30 @@ from painterly.optimize import compute_targets, objective
 from painterly.pipeline import _prepare, load_vgg19, loss_weights
 
 
+class ObjectiveStep:
+    """One step of the default objective, objective and gradient with respect to the pixels,
+    for ``content`` and ``style`` (bundled names or paths) at long edge ``size``; call it to
+    run the step. Keeps the runtime, the prepared network, the loss weights and the photo
+    (1,3,H,W) on the device."""
+
+    def __init__(self, content: str, style: str, size: int, device: str, precision: str):
+        config = StyleConfig(size=size, precision=precision, device=device)
+        self.runtime = resolve_runtime(device, precision)
+        self.net = _prepare(load_vgg19(None, "auto", config.pooling), config, self.runtime)
+        self.weights = loss_weights(config)
+        self.photo, painting = (
+            image_io.load_image(examples.example_path(name) or name, long_edge=size)
+            .to(self.runtime.device) for name in (content, style))
+        self.targets = compute_targets(self.net, self.photo, [(painting, 1.0)], self.weights,
+                                       self.runtime)
+        self.pixels = self.photo.clone().requires_grad_(True)
+
+    def __call__(self) -> None:
+        self.pixels.grad = None
+        terms = objective(self.net, self.pixels, self.targets, self.weights, self.runtime)
+        terms["total"].backward()
+
+
 def conv_macs(net, image: torch.Tensor, layers) -> tuple[int, dict]:
     """Multiply-adds of every convolution the objective runs (forward), counted by hooks, and
     the responses {layer: (B,C,h,w)}."""
@@ -104,20 +128,9 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"load average before: {os.getloadavg()}; threads: {torch.get_num_threads()}")
-    config = StyleConfig(size=args.size, precision=args.precision, device="cpu")
-    runtime = resolve_runtime("cpu", args.precision)
-    net = _prepare(load_vgg19(None, "auto", config.pooling), config, runtime)
-    weights = loss_weights(config)
-    photo = image_io.load_image(examples.example_path(args.content) or args.content, long_edge=args.size)
-    painting = image_io.load_image(examples.example_path(args.style) or args.style, long_edge=args.size)
-    targets = compute_targets(net, photo, [(painting, 1.0)], weights, runtime)
-    pixels = photo.clone().requires_grad_(True)
-
-    def step():
-        pixels.grad = None
-        objective(net, pixels, targets, weights, runtime)["total"].backward()
-
-    image = pixels.detach().to(dtype=runtime.dtype, memory_format=runtime.memory_format)
+    step = ObjectiveStep(args.content, args.style, args.size, "cpu", args.precision)
+    runtime, net, weights, photo = step.runtime, step.net, step.weights, step.photo
+    image = photo.to(dtype=runtime.dtype, memory_format=runtime.memory_format)
     convs, features = conv_macs(net, image, weights.layers)
     grams = gram_macs(features, weights.style)
     flop = {"convolutions": 2 * 2 * convs, "Gram products": 2 * 2 * grams}

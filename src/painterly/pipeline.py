@@ -378,7 +378,8 @@ def _start_image(previous, content, styles, config: StyleConfig) -> torch.Tensor
     return _resize_to(image_io.load_image(Path(config.init)).to(content.device), size)
 
 
-def _with_photo_detail(upsampled: torch.Tensor, content: torch.Tensor, coarse_size) -> torch.Tensor:
+def _with_photo_detail(upsampled: torch.Tensor, content: torch.Tensor,
+                       coarse_size) -> torch.Tensor:
     """upsampled (1,3,H,W) plus the photo's band of frequencies between ``coarse_size`` (h,w)
     and (H,W): the photo minus the photo taken down to the coarse size and back, one level of
     a Laplacian pyramid (Burt & Adelson 1983).
