@@ -35,6 +35,11 @@ RECIPE = {"relu1_1": {"steps": 64},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
           "relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4}}
 WARM_START = {"relu4_1": "relu3_1"}
+# A second stage that continues a layer's training with half of each batch WCT'd to another
+# photo's statistics (DecoderConfig.transfer_fraction): the decoder then also learns the
+# features it is given when painting.
+TRANSFER_STAGE = {"relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4,
+                              "transfer_fraction": 0.5}}
 
 
 def _stop_as_interrupt(signum, frame):
@@ -59,45 +64,64 @@ def main() -> int:
     if args.from_bundled:
         _seed_from_bundled(args.work)
     records = {}
+    finished = {}
     for layer in args.layers:
-        done = args.work / f"{layer}.pt"
-        if not done.exists():
-            config = DecoderConfig(**RECIPE[layer])
-            shallower = _trained(args.work, WARM_START[layer]) if layer in WARM_START else None
-
-            def report(p):
-                if p.step % 25 == 0 or p.checkpointed:
-                    print(f"{layer} step {p.step}/{p.steps} " + " ".join(
-                        f"{k} {v:.4f}" for k, v in p.losses.items()) + f" {p.elapsed:.0f}s", flush=True)
+        stages = [(layer, RECIPE[layer])]
+        if layer in TRANSFER_STAGE:
+            stages.append((f"{layer}-transfer", TRANSFER_STAGE[layer]))
+        for stage, (name, settings) in enumerate(stages):
+            done = args.work / f"{name}.pt"
+            if done.exists():
+                continue
+            shallower = (_trained(args.work, WARM_START[layer])
+                         if stage == 0 and layer in WARM_START else None)
+            initial = _trained(args.work, stages[stage - 1][0]) if stage else None
             try:
-                net, record = train_decoder(layer, args.photos, args.work, config, resume=True,
-                                            callback=report, shallower=shallower)
+                net, record = train_decoder(layer, args.photos, args.work, DecoderConfig(**settings),
+                                            resume=True, callback=_reporter(name),
+                                            shallower=shallower, initial=initial)
             except TrainingInterrupted as stop:
                 print(f"stopped at step {stop.step}; rerun to resume", file=sys.stderr)
                 return 130
             torch.save({"model": net.state_dict(), "record": record}, done)
-        state = torch.load(done, weights_only=True)
-        records[layer] = state["record"]
-    nets = {layer: _trained(args.work, layer) for layer in args.layers}
+        finished[layer] = stages[-1][0]
+        records[layer] = [torch.load(args.work / f"{name}.pt", weights_only=True)["record"]
+                          for name, _ in stages]
+        if len(records[layer]) == 1:
+            records[layer] = records[layer][0]
+    nets = {layer: _trained(args.work, finished[layer]) for layer in args.layers}
     save_decoders(Decoders(nets, {"training": records}), args.out)
     print(json.dumps(records, indent=1))
     return 0
 
 
+def _reporter(name: str):
+    def report(p):
+        if p.step % 25 == 0 or p.checkpointed:
+            print(f"{name} step {p.step}/{p.steps} " + " ".join(
+                f"{k} {v:.4f}" for k, v in p.losses.items()) + f" {p.elapsed:.0f}s", flush=True)
+    return report
+
+
 def _seed_from_bundled(work: Path) -> None:
     """Write each bundled decoder (fp16 weights, read as fp32) into ``work`` as a finished
-    layer, with its training record, unless ``work`` already has that layer."""
+    stage, with its training record, unless ``work`` already has that stage. A layer bundled
+    after its transfer stage is seeded as that stage, with both stages' records."""
     bundled = load_decoders()
     for layer, net in bundled.nets.items():
-        done = work / f"{layer}.pt"
-        if not done.exists():
-            torch.save({"model": net.state_dict(), "record": bundled.config["training"][layer]}, done)
+        record = bundled.config["training"][layer]
+        records = record if isinstance(record, list) else [record]
+        names = [layer, f"{layer}-transfer"][:len(records)]
+        for name, one in zip(names, records):
+            done = work / f"{name}.pt"
+            if not done.exists():
+                torch.save({"model": net.state_dict(), "record": one}, done)
 
 
-def _trained(work: Path, layer: str) -> Decoder:
-    """The finished decoder for ``layer`` from ``work``."""
-    net = Decoder(layer)
-    net.load_state_dict(torch.load(work / f"{layer}.pt", weights_only=True)["model"])
+def _trained(work: Path, name: str) -> Decoder:
+    """The finished decoder of stage ``name`` ("relu4_1" or "relu4_1-transfer") from ``work``."""
+    net = Decoder(name.split("-")[0])
+    net.load_state_dict(torch.load(work / f"{name}.pt", weights_only=True)["model"])
     return net
 
 

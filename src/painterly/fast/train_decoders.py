@@ -4,9 +4,15 @@ Li et al. (2017, Sec. 3.1): each decoder learns to invert VGG19 at its layer, wi
 reconstruction loss plus a feature loss (the decoded picture, encoded again, should give the
 same features). No painting is needed: any photos do.
 
-Departure from Li et al.: the feature loss is divided by the mean square of the layer's
-features, so one weight serves every layer whatever its scale (Li et al. weigh it 1 against
-pixels in [0,255]).
+Departures from Li et al.:
+- the feature loss is divided by the mean square of the layer's features, so one weight serves
+  every layer whatever its scale (Li et al. weigh it 1 against pixels in [0,255]);
+- ``transfer_fraction``: part of each batch is first given another photo's feature mean and
+  covariance (the WCT the decoders meet when painting, with a photo standing in for the
+  painting) and trained by the feature loss alone, as it has no pixels to match. Decoders
+  trained on photos' own features only decoded WCT'd relu4_1 features 2-4x less faithfully
+  (relative feature error 0.24-0.46 against 0.11-0.16), which loses the painting's
+  statistics on the way to pixels.
 
 Checkpoints go to ``<out>/checkpoint-<layer>.pt`` every few minutes and on Ctrl-C;
 ``resume=True`` continues from one.
@@ -47,6 +53,8 @@ class DecoderConfig:
     feature_weight: float = 1.0
     photo_edge: tuple[int, int] = (320, 1024)
     decay: float = 0.3
+    transfer_fraction: float = field(default=0.0, metadata={
+        "help": "share of each batch whose features take another photo's statistics first"})
     checkpoint_minutes: float = 5.0
     seed: int = 0
     precision: str = "auto"
@@ -63,6 +71,9 @@ class DecoderConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(self.transfer_fraction, (int, float))
+                and 0 <= self.transfer_fraction <= 1):
+            raise ValueError(f"transfer_fraction must be from 0 to 1, got {self.transfer_fraction!r}")
 
 
 def train_decoder(
@@ -75,12 +86,14 @@ def train_decoder(
     callback: Callable[[TrainProgress], None] | None = None,
     extractor: FeatureExtractor | None = None,
     shallower: Decoder | None = None,
+    initial: Decoder | None = None,
 ) -> tuple[Decoder, dict]:
     """Train the decoder for ``layer`` on random crops of the photos under ``photos``
     (relu1_1's, which is linear, is solved by least squares over ``config.steps`` batches).
 
     extractor: the encoder (default VGG19 with max pooling, as Li et al.). shallower: the
-    trained decoder one block up, to start from (see :func:`_warm_start`). Returns the
+    trained decoder one block up, to start from (see :func:`_warm_start`). initial: a trained
+    decoder for ``layer`` whose training this run continues (its weights are copied). Returns the
     decoder (fp32, eval mode) and its training record for ``config.json``. Raises
     TrainingInterrupted on Ctrl-C after writing a checkpoint into ``out``.
     """
@@ -96,15 +109,18 @@ def train_decoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         decoder = Decoder(layer).to(runtime.device)
+    if initial is not None:
+        decoder.load_state_dict(initial.state_dict())
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = out / f"checkpoint-{layer}.pt"
     resumed = resume and checkpoint.is_file()
     start, spent = _resume(checkpoint, decoder, optimizer, generator) if resumed else (0, 0.0)
-    if not resumed:
+    if not resumed and initial is None:
         decoder.input_scale.fill_(_feature_rms(encoder, layer, pool, config, runtime.device) ** -1)
         if shallower is not None:
             _warm_start(decoder, shallower)
+    transfers = round(config.transfer_fraction * config.batch_size)
     autocast = (contextlib.nullcontext() if runtime.dtype == torch.float32
                 else torch.autocast(runtime.device.type, dtype=runtime.dtype))
 
@@ -113,10 +129,11 @@ def train_decoder(
                               tuple(config.photo_edge)).to(runtime.device)
         with autocast:
             with torch.no_grad():
-                target = encoder(photos_, [layer])[layer].float()
+                target = _with_transfers(encoder(photos_, [layer])[layer].float(), transfers)
             decoded = decoder(target.to(photos_.dtype))
             again = encoder(decoded, [layer])[layer].float()
-        pixel = F.mse_loss(decoded.float(), photos_)
+        own = config.batch_size - transfers  # the photos whose features were left as they are
+        pixel = F.mse_loss(decoded[:own].float(), photos_[:own]) if own else decoded.new_zeros(())
         feature = F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
         total = pixel + config.feature_weight * feature
         for group in optimizer.param_groups:
@@ -147,6 +164,18 @@ def train_decoder(
                      warm_start=shallower.layer if shallower is not None else None)
     checkpoint.unlink(missing_ok=True)
     return decoder.eval().requires_grad_(False).cpu(), record
+
+
+def _with_transfers(features: torch.Tensor, count: int) -> torch.Tensor:
+    """features (B,C,h,w) float32 -> the same, the last ``count`` whitened and coloured with
+    the mean and covariance of the sample before each (Li et al.'s WCT at strength 1)."""
+    if count == 0:
+        return features
+    from .wct import feature_stats, whiten_colour
+    batch = features.shape[0]
+    moved = [whiten_colour(features[i:i + 1], [(feature_stats(features[i - 1:][:1]), 1.0)])
+             for i in range(batch - count, batch)]
+    return torch.cat([features[:batch - count], *moved])
 
 
 def _warm_start(decoder: Decoder, shallower: Decoder) -> None:
