@@ -69,6 +69,7 @@ def test_styles_are_named_from_the_user_folder(user_styles, content_png, tmp_pat
     ("output-exists", "already exists"),
     ("output-is-input", "also an input"),
     ("tiny-size", "--size must be 0"),
+    ("huge-size", "--size must be 0"),
     ("bad-weight", "finite number >= 0"),
     ("empty-folder", "no pictures"),
 ])
@@ -90,6 +91,8 @@ def test_bad_input_is_refused_before_any_work(case, message, style_folder, conte
         out = content_png
     elif case == "tiny-size":
         extra = ["--size", 8]
+    elif case == "huge-size":
+        extra = ["--size", 99_999_999]
     elif case == "bad-weight":
         style = f"{style_folder}/a:-2"
     elif case == "empty-folder":

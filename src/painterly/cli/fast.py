@@ -16,6 +16,7 @@ import click
 from tqdm import tqdm
 
 from .. import __version__, image_io
+from ..config import MAX_SIZE
 from ..devices import resolve_runtime
 from ..examples import input_image
 from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrupted,
@@ -69,8 +70,9 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
     painterly fast holiday/ --style the_scream:0.7 --style great_wave:0.3 -o painted/
     """
     setup(ctx, verbose)
-    if 0 < size < 16:
-        raise ValueError(f"--size must be 0 (keep each photo's size) or at least 16, got {size}")
+    if 0 < size < 16 or size > MAX_SIZE:
+        raise ValueError(f"--size must be 0 (keep each photo's size) or from 16 to {MAX_SIZE}, "
+                         f"got {size}")
     universal = are_painting_files(style)
     least = wct.MIN_SIDE if universal else MIN_SIDE
     inputs = _photo_files(photos)
