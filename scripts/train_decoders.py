@@ -63,8 +63,7 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     if args.from_bundled:
         _seed_from_bundled(args.work)
-    records = {}
-    finished = {}
+    records, nets = {}, {}
     for layer in args.layers:
         stages = [(layer, RECIPE[layer])]
         if layer in TRANSFER_STAGE:
@@ -84,12 +83,10 @@ def main() -> int:
                 print(f"stopped at step {stop.step}; rerun to resume", file=sys.stderr)
                 return 130
             torch.save({"model": net.state_dict(), "record": record}, done)
-        finished[layer] = stages[-1][0]
-        records[layer] = [torch.load(args.work / f"{name}.pt", weights_only=True)["record"]
-                          for name, _ in stages]
-        if len(records[layer]) == 1:
-            records[layer] = records[layer][0]
-    nets = {layer: _trained(args.work, finished[layer]) for layer in args.layers}
+        stage_records = [torch.load(args.work / f"{name}.pt", weights_only=True)["record"]
+                         for name, _ in stages]
+        records[layer] = stage_records if len(stage_records) > 1 else stage_records[0]
+        nets[layer] = _trained(args.work, stages[-1][0])
     save_decoders(Decoders(nets, {"training": records}), args.out)
     print(json.dumps(records, indent=1))
     return 0

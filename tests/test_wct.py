@@ -352,7 +352,7 @@ def test_training_continues_a_decoder_on_transferred_features(photo_folder_of_ex
     trained, record = train_decoder("relu2_1", photo_folder_of_examples, tmp_path, config,
                                     initial=initial, callback=lambda p: seen.append(p.losses))
     assert len(seen) == 2 and all(loss["pixel"] > 0 and loss["feature"] > 0 for loss in seen)
-    assert record["train"]["transfer_fraction"] == 0.5
+    assert record["train"]["transfer_fraction"] == 0.5 and record["continued"] is True
     # it started from the given weights (the input scale kept, not measured afresh) and moved
     assert trained.input_scale.item() == 0.125
     assert not torch.equal(trained.body[0].conv.weight, initial.body[0].conv.weight)

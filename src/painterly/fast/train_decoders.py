@@ -160,8 +160,10 @@ def train_decoder(
     except KeyboardInterrupt:
         _save_checkpoint(checkpoint, done, time.perf_counter() - clock, decoder, optimizer, generator)
         raise TrainingInterrupted(checkpoint, done) from None
+    start_from = {"continued": True} if initial is not None else {
+        "warm_start": shallower.layer if shallower is not None else None}
     record = _record(layer, config, pool, time.perf_counter() - clock, runtime.describe(),
-                     warm_start=shallower.layer if shallower is not None else None)
+                     **start_from)
     checkpoint.unlink(missing_ok=True)
     return decoder.eval().requires_grad_(False).cpu(), record
 
