@@ -4,7 +4,7 @@
 #
 #   bash scripts/train_bundled.sh [WORK_DIR]      (default WORK_DIR: ./train-bundled)
 #
-# Three phases, each resumable (a checkpoint every 5 minutes; run the script again after a stop):
+# Five phases, each resumable (a checkpoint every 5 minutes; run the script again after a stop):
 #   1. 1357 steps from scratch at a constant learning rate, painterly train's default weights;
 #   2. 800 more steps of the whole network with a 10x total-variation weight (20), half the
 #      learning rate, falling to a tenth over the last half: the first phase's textures carry
@@ -15,9 +15,12 @@
 #   4. 2000 more steps on 256 px crops with relu5_1 among the style layers (the five layers of
 #      painterly's objective; the first phases left it out): relu5_1 made up 73% of the third
 #      phase's style loss on the cat with Starry Night at 512 px, and is where the paintings'
-#      large motifs live.
+#      large motifs live;
+#   5. 2000 more steps on 384 px crops, two a batch, with the same layers: relu5_1 is still
+#      most of the style loss, and on a 256 px crop it is only 16 x 16 responses, where the
+#      pictures painted are 512 px and more.
 # Every phase's settings, photo counts, steps, seconds and hardware are recorded in the
-# result's config.json. Copy WORK_DIR/phase4/{config.json,model.safetensors} into
+# result's config.json. Copy WORK_DIR/phase5/{config.json,model.safetensors} into
 # src/painterly/data/fast/ to ship them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,4 +54,10 @@ if [ ! -f "$work/phase4/model.safetensors" ]; then
         --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
         --learning-rate 0.001 --decay 0.3 $(resume_flag "$work/phase4")
 fi
-echo "trained: $work/phase4"
+if [ ! -f "$work/phase5/model.safetensors" ]; then
+    "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase5" \
+        --continue-from "$work/phase4" --steps 2000 --crop-size 384 --batch-size 2 \
+        --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
+        --learning-rate 0.001 --decay 0.3 $(resume_flag "$work/phase5")
+fi
+echo "trained: $work/phase5"

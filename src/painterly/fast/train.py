@@ -63,7 +63,7 @@ class TrainConfig:
     content_layers: tuple[str, ...] = ("relu4_2",)
     # relu5_1 is left out: on training crops of 128 px it is 8x8 responses, too few for its
     # 512x512 Gram matrix, and it costs a quarter of every step's VGG19 time. The bundled
-    # network adds it in a last phase on 256 px crops (scripts/train_bundled.sh).
+    # network adds it in its last phases, on 256 and 384 px crops (scripts/train_bundled.sh).
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_size: int = field(default=512, metadata={"help": "long edge of each painting for its Gram matrices"})
     photo_edge: tuple[int, int] = (320, 1024)
