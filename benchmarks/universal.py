@@ -33,7 +33,7 @@ from PIL import Image
 
 from painterly import StyleConfig
 from painterly.devices import resolve_runtime
-from painterly.fast.decoders import load_decoders
+from painterly.fast.decoders import DECODER_LAYERS, load_decoders
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
@@ -130,7 +130,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--strength", type=float, default=1.0)
     parser.add_argument("--decoders", default=None, help="decoder folder (default: the bundled one)")
-    parser.add_argument("--levels", nargs="+", default=None,
+    parser.add_argument("--levels", nargs="+", default=None, choices=DECODER_LAYERS,
                         help="the decoders to paint with, deep to shallow (default: painterly's)")
     parser.add_argument("--per-layer", action="store_true",
                         help="also score each style layer alone, and print their medians")
