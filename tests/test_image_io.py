@@ -21,6 +21,11 @@ from painterly.image_io import (
 )
 
 
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1,3,H,W) float -> (H,W,3) uint8, clamped."""
+    return (image[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def _png(width: int, height: int, bit_depth: int, colour_type: int, raw: bytes) -> bytes:
     """A minimal PNG written by hand; ``raw`` is the filtered scanlines (before zlib)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -159,6 +164,21 @@ def test_exif_orientation_is_applied(tmp_path):
     assert image.shape == (1, 3, 40, 20)
     assert min(_pixel(image, 17, 2)) > 200  # top-left went to top-right
     assert max(_pixel(image, 2, 2)) < 50
+
+
+def test_large_jpeg_is_decoded_reduced_yet_loads_as_a_full_decode_would(tmp_path):
+    """libjpeg's scaled decoding (a quarter here) keeps the long edge >= the asked size, and
+    what the Lanczos resize then gives differs invisibly from resizing the full decode."""
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 24, 32), size=(768, 1024),
+                                             mode="bicubic", align_corners=False)
+    Image.fromarray(_to_uint8(smooth)).save(tmp_path / "big.jpg", quality=95)
+    assert open_image(tmp_path / "big.jpg", at_least=200).size == (256, 192)
+    assert open_image(tmp_path / "big.jpg", at_least=600).size == (1024, 768)  # no halving
+    reduced = load_image(tmp_path / "big.jpg", long_edge=100)
+    full = pil_to_tensor(open_image(tmp_path / "big.jpg").resize((100, 75), Image.Resampling.LANCZOS))
+    assert reduced.shape == full.shape == (1, 3, 75, 100)
+    assert (reduced - full).abs().mean() * 255 < 1.0
+    assert check_image_file(tmp_path / "big.jpg") == (1024, 768)
 
 
 def test_open_image_does_not_modify_callers_pil_image():
