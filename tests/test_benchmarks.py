@@ -4,6 +4,7 @@ painterly's objective (fp32, 32 px), the roofline counts by hand, the device che
 No timings here: the benchmarks measure and print them.
 """
 
+import json
 import re
 
 import pytest
@@ -96,3 +97,21 @@ def test_fast_benchmark_paints_the_prepared_and_the_given_folder(tmp_path, capsy
     for tag in ("64", "64_given"):
         assert sorted(p.name for p in (tmp_path / "o" / f"cli_painterly_fp32_{tag}").iterdir()) == [
             "tall.png", "wide.png"]
+
+
+@pytest.mark.slow
+def test_new_style_benchmark_scores_each_engine_and_draws_the_sheet(tmp_path, capsys):
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.effect_noise((96, 64), 40).convert("RGB").save(photos / "noise.png")
+    painting = tmp_path / "painting.png"
+    Image.radial_gradient("L").convert("RGB").save(painting)
+    benchmark("new_style").main([str(painting), "--engine", "bundled=starry_night",
+                                 "--photos", str(photos), "--size", "64", "--optimise", "0",
+                                 "--cell", "32", "--out", str(tmp_path / "o")])
+    scores = json.loads((tmp_path / "o" / "scores.json").read_text())
+    assert [r["engine"] for r in scores] == ["bundled", "any painting"]
+    assert all(r["style"] > 0 and r["content"] > 0 for r in scores)
+    assert Image.open(tmp_path / "o" / "sheet.jpg").size == (4 * 32, 20 + 32)  # photo, 2, painting
+    assert "median over the photos" in capsys.readouterr().out
