@@ -98,13 +98,32 @@ def test_broken_decoder_folders_give_one_line_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_levels_are_relu4_1_then_relu3_1_where_there_are_decoders_for_them():
+def test_default_levels_are_relu4_1_to_relu2_1_where_there_are_decoders_for_them():
     from painterly.fast.wct import DEFAULT_LEVELS
 
     every = Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS})
-    assert UniversalPainter(every).levels == DEFAULT_LEVELS == ("relu4_1", "relu3_1")
+    assert UniversalPainter(every).levels == DEFAULT_LEVELS == ("relu4_1", "relu3_1", "relu2_1")
     shallow = Decoders({layer: Decoder(layer) for layer in ("relu1_1", "relu2_1", "relu3_1")})
     assert UniversalPainter(shallow).levels == ("relu3_1", "relu2_1", "relu1_1")
+
+
+@pytest.mark.slow
+def test_relu2_1_moves_half_as_far_as_the_strength_asks(monkeypatch):
+    import painterly.fast.wct as wct
+
+    strengths = []
+    real = wct.whiten_colour
+
+    def recording(content, styles, strength=1.0, transform=None):
+        strengths.append(strength)
+        return real(content, styles, strength, transform)
+
+    monkeypatch.setattr(wct, "whiten_colour", recording)
+    painter = UniversalPainter(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}))
+    torch.manual_seed(0)
+    stats = painter.style(torch.rand(1, 3, 48, 64))
+    painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)], strength=0.8)
+    assert strengths == pytest.approx([0.8, 0.8, 0.4])  # relu4_1, relu3_1, relu2_1
 
 
 @pytest.mark.slow

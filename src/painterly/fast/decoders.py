@@ -30,7 +30,7 @@ from .store import write_atomically
 FORMAT = "painterly-vgg-decoders"
 DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 """The layers painterly can make decoders for, shallow to deep; the bundled set holds all four.
-A universal painter uses relu4_1's and relu3_1's by default (``wct.DEFAULT_LEVELS``)."""
+A universal painter uses relu4_1's, relu3_1's and relu2_1's by default (``wct.DEFAULT_LEVELS``)."""
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "decoders"
 
 

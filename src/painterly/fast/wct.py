@@ -7,8 +7,9 @@ to invert VGG19 (:mod:`.decoders`). Done coarse to fine (relu4_1, then relu3_1 o
 result, ... relu1_1), deep levels move the large structures, shallow ones the fine texture.
 No network is trained on paintings, so any painting works at once.
 
-Departures from Li et al.: two levels by default, relu4_1 then relu3_1 (``DEFAULT_LEVELS``;
-Li et al. go from relu5_1 to relu1_1, see ``decoders.DECODER_LAYERS``); eigenvalues
+Departures from Li et al.: three levels by default, relu4_1, relu3_1, then relu2_1 moved only
+half-way (``DEFAULT_LEVELS``, ``LEVEL_SHARES``; Li et al. go from relu5_1 to relu1_1 at one
+strength, see ``decoders.DECODER_LAYERS``); eigenvalues
 are cut relative to the largest one instead of at an absolute 1e-5, as painterly's features
 are on Caffe's 0-255 scale; several paintings blend by the weighted sum of their transformed
 features (Li et al.'s Sec. 4 interpolation).
@@ -31,14 +32,23 @@ from .decoders import DECODER_LAYERS, Decoders, load_decoders
 MIN_SIDE = 16
 """Smallest side, in pixels, of a picture to paint or take a painting's statistics from:
 relu4_1 is 1/8 of it, and its decoder's reflection padding needs at least 2 responses."""
-DEFAULT_LEVELS = ("relu4_1", "relu3_1")
+DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1")
 """The levels painted when none are given, deep to shallow. Chosen on six tuning pairs (photos
 astronaut and rocket; Renoir's Girls at the Piano, Hokusai's Kazusa Sea Route, Bazille's
 Ramparts at Aigues-Mortes), none of them in the README's comparison, at 512 px, by
 painterly's fp32 objective (medians): relu4_1 to relu1_1 gave style 3.23 and content 1.21,
 relu4_1 to relu2_1 2.67 and 1.10, relu4_1 and relu3_1 2.65 and 0.94, relu4_1 alone 3.07 and
-0.70, relu3_1 to relu1_1 4.12 and 0.95. The shallow levels add a fine, sharp texture of their
-own that takes the picture further from the painting and from the photo alike."""
+0.70, relu3_1 to relu1_1 4.12 and 0.95 (an earlier relu4_1 decoder). Painted all the way,
+the shallow levels add a fine, sharp texture of their own that takes the picture further
+from the painting and from the photo alike; relu2_1 moved half-way (``LEVEL_SHARES``) does
+not: with the current decoders, relu4_1 and relu3_1 gave 2.50 and 0.90, adding relu2_1 at
+full strength 2.28 and 1.03, at half 2.23 and 0.95, lower at every one of the five style
+layers (relu1_1 1.31 to 0.86, relu5_1 5.57 to 5.49); at 0.3 and 0.7 of the way 2.35 / 0.91
+and 2.19 / 0.98; relu1_1 a quarter of the way after it, 2.19 / 0.99. On the README's 15
+held-out pairs it lowered the style loss on 12 and raised the content loss on all (median
+ratios 0.92 and 1.07): a trade, made for the style the tuning pairs chose it for."""
+LEVEL_SHARES = {"relu2_1": 0.5}
+"""The share of the strength α each level moves by (1 where not listed): see DEFAULT_LEVELS."""
 RELATIVE_EIGEN_FLOOR = 1e-5
 """Eigenvalues below this fraction of the largest are treated as zero (no division by them)."""
 
@@ -139,8 +149,12 @@ class UniversalPainter:
         device, dtype = self.runtime.device, self.runtime.dtype
         # A copy: the extractor may be the cached VGG19 the optimiser shares, and moving it to
         # this painter's device and precision in place would change it under the optimiser.
-        self.encoder = copy.deepcopy(extractor.truncated(deepest)).to(device, dtype)
-        self.decoders = {layer: decoders.nets[layer].to(device, dtype) for layer in self.levels}
+        layout = self.runtime.memory_format  # channels_last on the CPU: oneDNN's own layout,
+        # so no convolution reorders its input and output (they were 44% of a picture's time)
+        self.encoder = copy.deepcopy(extractor.truncated(deepest)).to(device, dtype,
+                                                                      memory_format=layout)
+        self.decoders = {layer: decoders.nets[layer].to(device, dtype, memory_format=layout)
+                         for layer in self.levels}
 
     @torch.inference_mode()
     def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
@@ -155,7 +169,8 @@ class UniversalPainter:
         """photo (1,3,H,W) in [0,1] -> (1,3,H,W) float32 in [0,1] on the CPU.
 
         styles: (statistics from :meth:`style`, weight) pairs; the weights are normalised.
-        strength: α in [0,1], how far each level moves towards the paintings.
+        strength: α in [0,1], how far each level moves towards the paintings (times the
+        level's ``LEVEL_SHARES``).
         preserve_color: "none", "luminance" (the result's lightness with the photo's
         colours) or "histogram" (the result recoloured to the photo's colour statistics).
         """
@@ -184,9 +199,11 @@ class UniversalPainter:
             transform = fixed[layer] if fixed is not None else content_transform(features)
             if record is not None:
                 record[layer] = transform
-            moved = whiten_colour(features, [(stats[layer], w) for stats, w in pairs], strength,
-                                  transform)
-            image = self.decoders[layer](moved.to(self.runtime.dtype)).float().clamp_(0, 1)
+            moved = whiten_colour(features, [(stats[layer], w) for stats, w in pairs],
+                                  strength * LEVEL_SHARES.get(layer, 1.0), transform)
+            layout = self.runtime.memory_format
+            moved = moved.to(self.runtime.dtype).contiguous(memory_format=layout)
+            image = self.decoders[layer](moved).float().clamp_(0, 1)
         return image[..., :photo.shape[-2], :photo.shape[-1]]
 
     def _tiled(self, photo: torch.Tensor, pairs, strength: float) -> torch.Tensor:
@@ -212,7 +229,8 @@ class UniversalPainter:
         return out
 
     def _encode(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self.encoder(image.to(self.runtime.device, self.runtime.dtype), layers)
+        return self.encoder(image.to(self.runtime.device, self.runtime.dtype).contiguous(
+            memory_format=self.runtime.memory_format), layers)
 
 
 def _check_side(image: torch.Tensor, what: str) -> None:
