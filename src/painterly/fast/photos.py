@@ -46,7 +46,7 @@ class PhotoPool:
         self.names: list[str] = []
         for path in photos:
             try:
-                image = open_image(path)
+                image = open_image(path, at_least=2 * max_edge)  # a large JPEG decodes reduced
             except ImageError as error:
                 log.warning("skipping %s", error)
                 continue
