@@ -46,7 +46,8 @@ def main(argv=None) -> None:
     blank = Image.new("RGB", painting.size, "white")
     rows, sheet = [], []
     for index, photo in enumerate(photos[: args.limit]):
-        results = {label: fast_stylize(photo, style, size=args.size) for label, style in engines.items()}
+        results = {label: fast_stylize(photo, style, size=args.size)
+                   for label, style in engines.items()}
         if index < args.optimise:
             started = time.perf_counter()
             results["optimiser"] = stylize(photo, args.painting, config)
@@ -84,7 +85,8 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--photos", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--optimise", type=int, default=1, help="photos also run through the optimiser")
+    parser.add_argument("--optimise", type=int, default=1,
+                        help="photos also run through the optimiser")
     parser.add_argument("--cell", type=int, default=200, help="side of a sheet cell, in pixels")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
