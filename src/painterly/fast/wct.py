@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
+from ..optimize import prepare_extractor, run_network
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
 
 MIN_SIDE = 16
@@ -149,11 +150,12 @@ class UniversalPainter:
         device, dtype = self.runtime.device, self.runtime.dtype
         # A copy: the extractor may be the cached VGG19 the optimiser shares, and moving it to
         # this painter's device and precision in place would change it under the optimiser.
-        layout = self.runtime.memory_format  # channels_last on the CPU: oneDNN's own layout,
-        # so no convolution reorders its input and output (they were 44% of a picture's time)
-        self.encoder = copy.deepcopy(extractor.truncated(deepest)).to(device, dtype,
-                                                                      memory_format=layout)
-        self.decoders = {layer: decoders.nets[layer].to(device, dtype, memory_format=layout)
+        # In the runtime's memory format (channels_last on the CPU, oneDNN's own), as the
+        # optimiser's VGG19: otherwise every convolution reorders its input and output (44% of
+        # a picture's time).
+        self.encoder = prepare_extractor(copy.deepcopy(extractor.truncated(deepest)), self.runtime)
+        self.decoders = {layer: decoders.nets[layer].to(device, dtype,
+                                                        memory_format=self.runtime.memory_format)
                          for layer in self.levels}
 
     @torch.inference_mode()
@@ -201,8 +203,7 @@ class UniversalPainter:
                 record[layer] = transform
             moved = whiten_colour(features, [(stats[layer], w) for stats, w in pairs],
                                   strength * LEVEL_SHARES.get(layer, 1.0), transform)
-            layout = self.runtime.memory_format
-            moved = moved.to(self.runtime.dtype).contiguous(memory_format=layout)
+            moved = moved.to(self.runtime.dtype, memory_format=self.runtime.memory_format)
             image = self.decoders[layer](moved).float().clamp_(0, 1)
         return image[..., :photo.shape[-2], :photo.shape[-1]]
 
@@ -229,8 +230,7 @@ class UniversalPainter:
         return out
 
     def _encode(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self.encoder(image.to(self.runtime.device, self.runtime.dtype).contiguous(
-            memory_format=self.runtime.memory_format), layers)
+        return run_network(self.encoder, image.to(self.runtime.device), layers, self.runtime)
 
 
 def _check_side(image: torch.Tensor, what: str) -> None:
