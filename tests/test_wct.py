@@ -39,6 +39,37 @@ def test_whiten_colour_on_a_hand_checkable_case():
     assert out.flatten().tolist() == pytest.approx([10.0, 14.0], abs=1e-4)
 
 
+def test_whitening_ridge_on_a_hand_checkable_case():
+    # Two independent channels, variances 4 and 0.04 (mean eigenvalue 2.02): a ridge of 0.1
+    # adds 0.202 to each before the inverse square root, so the loud channel is whitened
+    # nearly as before and the quiet one stays quiet instead of being raised to unit variance.
+    from painterly.fast.wct import content_transform
+
+    loud, quiet = torch.tensor([-2.0, 2.0, -2.0, 2.0]), torch.tensor([-0.2, 0.2, 0.2, -0.2])
+    features = torch.stack([loud, quiet]).view(1, 2, 2, 2) * (3 / 4) ** 0.5  # unbiased var 4, 0.04
+    _, plain = content_transform(features)
+    assert torch.diagonal(plain).tolist() == pytest.approx([4 ** -0.5, 0.04 ** -0.5], rel=1e-4)
+    _, ridged = content_transform(features, ridge=0.1)
+    assert torch.diagonal(ridged).tolist() == pytest.approx([4.202 ** -0.5, 0.242 ** -0.5], rel=1e-4)
+    whitened_variance = (torch.diagonal(ridged) ** 2 * torch.tensor([4.0, 0.04])).tolist()
+    assert whitened_variance == pytest.approx([0.952, 0.165], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
+    import painterly.fast.wct as wct
+
+    ridges = []
+    real = wct.content_transform
+    monkeypatch.setattr(wct, "content_transform",
+                        lambda features, ridge=0.0: ridges.append(ridge) or real(features, ridge))
+    painter = UniversalPainter(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}))
+    torch.manual_seed(0)
+    stats = painter.style(torch.rand(1, 3, 48, 64))
+    painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)])
+    assert ridges == [wct.WHITENING_RIDGE] * 3 and wct.WHITENING_RIDGE == 0.1
+
+
 def test_strength_zero_keeps_the_content_features():
     content = _correlated(2)
     out = whiten_colour(content, [(feature_stats(_correlated(3)), 1.0)], strength=0.0)
@@ -108,7 +139,7 @@ def test_default_levels_are_relu4_1_to_relu2_1_where_there_are_decoders_for_them
 
 
 @pytest.mark.slow
-def test_relu2_1_moves_half_as_far_as_the_strength_asks(monkeypatch):
+def test_relu2_1_moves_seven_tenths_as_far_as_the_strength_asks(monkeypatch):
     import painterly.fast.wct as wct
 
     strengths = []
@@ -123,7 +154,7 @@ def test_relu2_1_moves_half_as_far_as_the_strength_asks(monkeypatch):
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 48, 64))
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)], strength=0.8)
-    assert strengths == pytest.approx([0.8, 0.8, 0.4])  # relu4_1, relu3_1, relu2_1
+    assert strengths == pytest.approx([0.8, 0.8, 0.56])  # relu4_1, relu3_1, relu2_1
 
 
 @pytest.mark.slow
