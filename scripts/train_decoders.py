@@ -35,11 +35,14 @@ RECIPE = {"relu1_1": {"steps": 64},
           "relu3_1": {"steps": 1500, "learning_rate": 1e-3},
           "relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4}}
 WARM_START = {"relu4_1": "relu3_1"}
-# A second stage that continues a layer's training with half of each batch WCT'd to another
-# photo's statistics (DecoderConfig.transfer_fraction): the decoder then also learns the
-# features it is given when painting.
-TRANSFER_STAGE = {"relu4_1": {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4,
-                              "transfer_fraction": 0.5}}
+# Stages that continue a layer's training, in order, each from the one before:
+# "transfer": half of each batch WCT'd to another photo's statistics (DecoderConfig.
+#   transfer_fraction), so the decoder also learns the features it is given when painting;
+# "ridge": the same, whitened with the ridge painting now uses (wct.WHITENING_RIDGE).
+LATER_STAGES = {"relu4_1": [("transfer", {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4,
+                                          "transfer_fraction": 0.5}),
+                            ("ridge", {"steps": 2000, "batch_size": 8, "learning_rate": 1e-4,
+                                       "transfer_fraction": 0.5, "whitening_ridge": 0.1})]}
 
 
 def _stop_as_interrupt(signum, frame):
@@ -65,9 +68,8 @@ def main() -> int:
         _seed_from_bundled(args.work)
     records, nets = {}, {}
     for layer in args.layers:
-        stages = [(layer, RECIPE[layer])]
-        if layer in TRANSFER_STAGE:
-            stages.append((f"{layer}-transfer", TRANSFER_STAGE[layer]))
+        stages = [(layer, RECIPE[layer]),
+                  *((f"{layer}-{name}", settings) for name, settings in LATER_STAGES.get(layer, []))]
         for stage, (name, settings) in enumerate(stages):
             done = args.work / f"{name}.pt"
             if done.exists():
@@ -103,12 +105,13 @@ def _reporter(name: str):
 def _seed_from_bundled(work: Path) -> None:
     """Write each bundled decoder (fp16 weights, read as fp32) into ``work`` as a finished
     stage, with its training record, unless ``work`` already has that stage. A layer bundled
-    after its transfer stage is seeded as that stage, with both stages' records."""
+    after later stages is seeded as each of them, with their records."""
     bundled = load_decoders()
     for layer, net in bundled.nets.items():
         record = bundled.config["training"][layer]
         records = record if isinstance(record, list) else [record]
-        names = [layer, f"{layer}-transfer"][:len(records)]
+        names = [layer, *(f"{layer}-{name}" for name, _ in LATER_STAGES.get(layer, []))]
+        names = names[:len(records)]
         for name, one in zip(names, records):
             done = work / f"{name}.pt"
             if not done.exists():
@@ -116,7 +119,7 @@ def _seed_from_bundled(work: Path) -> None:
 
 
 def _trained(work: Path, name: str) -> Decoder:
-    """The finished decoder of stage ``name`` ("relu4_1" or "relu4_1-transfer") from ``work``."""
+    """The finished decoder of stage ``name`` ("relu4_1", "relu4_1-transfer", ...) from ``work``."""
     net = Decoder(name.split("-")[0])
     net.load_state_dict(torch.load(work / f"{name}.pt", weights_only=True)["model"])
     return net

@@ -12,7 +12,8 @@ Departures from Li et al.:
   painting) and trained by the feature loss alone, as it has no pixels to match. Decoders
   trained on photos' own features only decoded WCT'd relu4_1 features 2-4x less faithfully
   (relative feature error 0.24-0.46 against 0.11-0.16), which loses the painting's
-  statistics on the way to pixels.
+  statistics on the way to pixels. ``whitening_ridge`` whitens them as painting does
+  (``wct.WHITENING_RIDGE``).
 
 Checkpoints go to ``<out>/checkpoint-<layer>.pt`` every few minutes and on Ctrl-C;
 ``resume=True`` continues from one.
@@ -55,6 +56,8 @@ class DecoderConfig:
     decay: float = 0.3
     transfer_fraction: float = field(default=0.0, metadata={
         "help": "share of each batch whose features take another photo's statistics first"})
+    whitening_ridge: float = field(default=0.0, metadata={
+        "help": "ridge of those transfers' whitening (see wct.WHITENING_RIDGE)"})
     checkpoint_minutes: float = 5.0
     seed: int = 0
     precision: str = "auto"
@@ -67,7 +70,8 @@ class DecoderConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.crop_size, int) or not 32 <= self.crop_size <= 1024:
             raise ValueError(f"crop_size must be an integer from 32 to 1024, got {self.crop_size!r}")
-        for name in ("learning_rate", "feature_weight", "checkpoint_minutes", "decay"):
+        for name in ("learning_rate", "feature_weight", "whitening_ridge", "checkpoint_minutes",
+                     "decay"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -129,7 +133,8 @@ def train_decoder(
                               tuple(config.photo_edge)).to(runtime.device)
         with autocast:
             with torch.no_grad():
-                target = _with_transfers(encoder(photos_, [layer])[layer].float(), transfers)
+                target = _with_transfers(encoder(photos_, [layer])[layer].float(), transfers,
+                                         config.whitening_ridge)
             decoded = decoder(target.to(photos_.dtype))
             again = encoder(decoded, [layer])[layer].float()
         own = config.batch_size - transfers  # the photos whose features were left as they are
@@ -168,14 +173,16 @@ def train_decoder(
     return decoder.eval().requires_grad_(False).cpu(), record
 
 
-def _with_transfers(features: torch.Tensor, count: int) -> torch.Tensor:
-    """features (B,C,h,w) float32 -> the same, the last ``count`` whitened and coloured with
-    the mean and covariance of the sample before each (Li et al.'s WCT at strength 1)."""
+def _with_transfers(features: torch.Tensor, count: int, ridge: float = 0.0) -> torch.Tensor:
+    """features (B,C,h,w) float32 -> the same, the last ``count`` whitened (with ``ridge``)
+    and coloured with the mean and covariance of the sample before each (Li et al.'s WCT at
+    strength 1)."""
     if count == 0:
         return features
-    from .wct import feature_stats, whiten_colour
+    from .wct import content_transform, feature_stats, whiten_colour
     batch = features.shape[0]
-    moved = [whiten_colour(features[i:i + 1], [(feature_stats(features[i - 1:][:1]), 1.0)])
+    moved = [whiten_colour(features[i:i + 1], [(feature_stats(features[i - 1:][:1]), 1.0)],
+                           transform=content_transform(features[i:i + 1], ridge))
              for i in range(batch - count, batch)]
     return torch.cat([features[:batch - count], *moved])
 
