@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -113,10 +114,16 @@ def _summary(rows: list[dict]) -> None:
     compared = [r for r in rows if "optimiser" in r]
     if compared:
         ratios = [r["fast"]["style"] / r["optimiser"]["style"] for r in compared]
-        print(f"\nstyle loss, fast / optimiser default: median {sorted(ratios)[len(ratios) // 2]:.2f}, "
-              f"worst {max(ratios):.2f} over {len(ratios)} pairs (goal: within 2x)")
-    seconds = sorted(r["fast_seconds"] for r in rows)
-    print(f"fast painting time per image (in-process, after loading): median {seconds[len(seconds) // 2]:.2f} s")
+        content = [r["fast"]["content"] / r["optimiser"]["content"] for r in compared]
+        within = sum(ratio <= 2 for ratio in ratios)
+        print(f"\nstyle loss, fast / optimiser default: median {statistics.median(ratios):.2f}, "
+              f"best {min(ratios):.2f}, worst {max(ratios):.2f}; within 2x on {within} of "
+              f"{len(ratios)} pairs (the goal)")
+        print(f"content loss, fast / optimiser default: median {statistics.median(content):.2f}, "
+              f"best {min(content):.2f}, worst {max(content):.2f}")
+    seconds = [r["fast_seconds"] for r in rows]
+    print(f"fast painting time per image (in-process, after loading): median "
+          f"{statistics.median(seconds):.2f} s")
 
 
 def _strip(images: list[Image.Image], labels: list[str]) -> Image.Image:
