@@ -141,7 +141,7 @@ def _peak(painted, flows, masks) -> float:
 
 def _modes(engines, style, blends, iterations, weight):
     if "fast" in engines:
-        painter = make_painter([style])
+        painter = make_painter([style], video=True)  # as `painterly video` paints
         for blend in blends:
             yield ("fast, each frame alone" if blend == 0 else f"fast, blend {blend:g}"), \
                 BlendingEngine(painter, blend=blend)

@@ -273,3 +273,17 @@ def test_a_seek_that_lands_late_is_redone_from_the_start(tmp_path, monkeypatch):
     monkeypatch.setattr(clips, "_decoded", landing_late)
     part = list(read_frames(replace(info, frames=6), (64, 48), start=5 / RATE))
     assert len(part) == 6 and all((a == b).all() for a, b in zip(part, whole[5:11]))
+
+
+def test_fast_engine_paints_paintings_for_video(monkeypatch):
+    # Painting files are painted without the style swap, which doubled the flicker.
+    import painterly.fast
+    from painterly.video.temporal import EngineRecipe, _built
+
+    options = []
+    monkeypatch.setattr(painterly.fast, "make_painter",
+                        lambda styles, **kwargs: options.append(kwargs) or (lambda frames: frames))
+    _built.cache_clear()
+    EngineRecipe("fast", ("painting.png",)).build()
+    _built.cache_clear()
+    assert options and options[0]["video"] is True

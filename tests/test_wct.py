@@ -67,7 +67,8 @@ def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 48, 64))
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)])
-    assert ridges == [wct.WHITENING_RIDGE] * 3 and wct.WHITENING_RIDGE == 0.1
+    # the painting's patches, then relu4_1 (its features and their swap), relu3_1, relu2_1
+    assert ridges == [wct.WHITENING_RIDGE] * 5 and wct.WHITENING_RIDGE == 0.1
 
 
 def test_strength_zero_keeps_the_content_features():
@@ -143,18 +144,101 @@ def test_relu2_1_moves_seven_tenths_as_far_as_the_strength_asks(monkeypatch):
     import painterly.fast.wct as wct
 
     strengths = []
-    real = wct.whiten_colour
+    real = wct.UniversalPainter._move
 
-    def recording(content, styles, strength=1.0, transform=None):
+    def recording(self, layer, features, pairs, strength, *rest):
         strengths.append(strength)
-        return real(content, styles, strength, transform)
+        return real(self, layer, features, pairs, strength, *rest)
 
-    monkeypatch.setattr(wct, "whiten_colour", recording)
+    monkeypatch.setattr(wct.UniversalPainter, "_move", recording)
     painter = UniversalPainter(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}))
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 48, 64))
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)], strength=0.8)
     assert strengths == pytest.approx([0.8, 0.8, 0.56])  # relu4_1, relu3_1, relu2_1
+
+
+def test_style_swap_rebuilds_a_painting_from_its_own_patches():
+    # A photo whose features are a crop of the painting's, whitened the painting's way: each
+    # of its patches is one of the painting's and correlates best with itself, so away from
+    # the border (where the padding makes patches of its own) the swap gives the crop back.
+    from painterly.fast.wct import WHITENING_RIDGE, content_transform, patch_bank, style_swap
+
+    painting = _correlated(9, channels=8, size=13)[..., :10, :]  # 10 x 13 responses
+    crop = painting[..., 2:, 3:11]
+    transform = content_transform(painting, WHITENING_RIDGE)
+    out = style_swap(crop, transform, patch_bank(painting), torch.float32)
+    assert out.shape == crop.shape
+    assert torch.allclose(out[..., 2:-2, 2:-2], crop[..., 2:-2, 2:-2], atol=1e-5)
+
+
+def test_style_swap_averages_the_patches_that_cover_a_position():
+    # A painting of one channel whose only patch is 0..8 row by row: every position of any
+    # photo takes that patch, so a position inside a 3x3 photo is covered by its 9 cells
+    # (mean 4), a corner by 4 of them, and so on.
+    from painterly.fast.wct import ContentTransform, PatchBank, style_swap
+
+    values = torch.arange(9.0).view(1, 1, 3, 3)
+    bank = PatchBank(torch.ones(1, 1, 3, 3), values)
+    identity: ContentTransform = (torch.zeros(1, 1), torch.eye(1))
+    out = style_swap(torch.rand(1, 1, 3, 3), identity, bank, torch.float32)
+    corner = (0 + 1 + 3 + 4) / 4  # the top-left position: the upper-left cells of the patches
+    # centred on it and on its three neighbours below and to the right
+    assert out[0, 0, 1, 1].item() == pytest.approx(4.0)
+    assert out[0, 0, 0, 0].item() == pytest.approx(corner)
+
+
+def test_patch_bank_keys_are_unit_patches_and_tiny_paintings_have_none():
+    from painterly.fast.wct import patch_bank
+
+    bank = patch_bank(_correlated(10, channels=4, size=6))
+    assert bank.keys.shape == (16, 4, 3, 3) and bank.keys.dtype == torch.bfloat16
+    assert bank.keys.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(bank.keys.float().flatten(1).norm(dim=1), torch.ones(16), atol=1e-2)
+    assert feature_stats(_correlated(11, size=2), patches=True).patches is None  # no 3x3 patch
+
+
+@pytest.mark.slow
+def test_the_painter_swaps_at_relu4_1_only_and_not_for_video(monkeypatch):
+    import painterly.fast.wct as wct
+
+    calls = []
+    real = wct.style_swap
+    monkeypatch.setattr(wct, "style_swap", lambda features, *rest: calls.append(
+        features.shape[1]) or real(features, *rest))
+    decoders = Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS})
+    torch.manual_seed(0)
+    photo, painting = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 40, 40)
+    painter = UniversalPainter(decoders)
+    assert painter.swap_share == wct.SWAP_SHARE == 0.3
+    painter.paint(photo, [(painter.style(painting), 1.0)])
+    assert calls == [512]  # relu4_1's channels, once
+    steady = UniversalPainter(decoders, swap_share=0.0)
+    stats = steady.style(painting)
+    assert stats["relu4_1"].patches is None
+    steady.paint(photo, [(stats, 1.0)])
+    assert calls == [512]
+    # a painting too small for relu4_1's patches is painted by WCT alone
+    painter.paint(photo, [(painter.style(torch.rand(1, 3, 16, 16)), 1.0)])
+    assert calls == [512]
+
+
+def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):
+    import painterly.fast.wct as wct
+
+    shares = []
+
+    class Recording:
+        def __init__(self, **options):
+            shares.append(options["swap_share"])
+
+        def style(self, painting):
+            return {}
+
+    monkeypatch.setattr(wct, "UniversalPainter", Recording)
+    wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)], video=True)
+    wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)])
+    assert shares == [0.0, wct.SWAP_SHARE]
 
 
 @pytest.mark.slow
@@ -253,6 +337,27 @@ def test_missing_bundled_decoders_are_named_before_work(monkeypatch, tmp_path, c
     assert result.exit_code == 2
     assert "train them with scripts/train_decoders.py" in result.output
     assert "cpu" not in result.output  # before the device line
+
+
+@pytest.mark.slow
+def test_tiles_swap_as_the_whole_picture_does():
+    # relu4_1 with its style swap: the tiles take the whole picture's whitening of the
+    # features and of their swap, and the swap's 3x3 patches lie inside each tile's margin.
+    # Near a margin a tile's VGG19 features differ a little from the whole picture's, which
+    # WCT passes on in proportion but can flip the swap's choice between two patches that
+    # correlate almost equally: a few pixels differ, none by much.
+    torch.manual_seed(0)
+    decoders = Decoders({"relu4_1": Decoder("relu4_1")})
+    whole = UniversalPainter(decoders, levels=("relu4_1",), tile_size=512)
+    tiled = UniversalPainter(decoders, levels=("relu4_1",), tile_size=160, tile_overlap=32)
+    tiled.statistics_edge = 512
+    photo = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 7), size=(200, 264), mode="bilinear")
+    stats = whole.style(torch.rand(1, 3, 64, 64))
+    assert stats["relu4_1"].patches is not None
+    expected = whole.paint(photo, [(stats, 1.0)])
+    got = tiled.paint(photo, [(stats, 1.0)])
+    difference = (got - expected).abs()
+    assert (difference > 5e-3).float().mean() < 0.01 and difference.max() < 0.05
 
 
 def test_painter_leaves_a_shared_network_as_it_was():

@@ -44,11 +44,12 @@ def _names_a_picture(path: Path) -> bool:
 
 
 def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color: str = "none",
-                 runtime: Runtime | None = None,
-                 tile_size: int = DEFAULT_TILE) -> FastPainter | PaintingPainter:
+                 runtime: Runtime | None = None, tile_size: int = DEFAULT_TILE,
+                 video: bool = False) -> FastPainter | PaintingPainter:
     """The one-pass engine for ``NAME|FOLDER|PICTURE[:WEIGHT]`` values: trained styles (blended
     by weight in their network), or picture files of paintings (universal style transfer at
-    ``strength``). Mixing the two kinds is refused. Call the result on (B,3,H,W) in [0,1]."""
+    ``strength``; ``video``: painted for a clip's frames, see :class:`PaintingPainter`). Mixing
+    the two kinds is refused. Call the result on (B,3,H,W) in [0,1]."""
     runtime = runtime or resolve_runtime()
     if not are_painting_files(styles):
         if strength != 1.0:
@@ -63,7 +64,7 @@ def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color
     if not sum(weight for _, weight in paintings) > 0:
         raise ValueError("style weights must have a positive sum")
     return PaintingPainter(paintings, strength=strength, preserve_color=preserve_color,
-                           runtime=runtime, tile_size=tile_size)
+                           runtime=runtime, tile_size=tile_size, video=video)
 
 
 def fast_stylize(

@@ -137,8 +137,8 @@ def _built(recipe: EngineRecipe):
         from ..fast import make_painter
 
         runtime = resolve_runtime(recipe.device, recipe.precision)
-        return BlendingEngine(make_painter(recipe.styles, strength=recipe.strength, runtime=runtime),
-                              blend=recipe.blend, flow=recipe.flow)
+        painter = make_painter(recipe.styles, strength=recipe.strength, runtime=runtime, video=True)
+        return BlendingEngine(painter, blend=recipe.blend, flow=recipe.flow)
     from .. import image_io
     from ..config import StyleConfig
     from ..examples import input_image, parse_picture_spec
