@@ -116,11 +116,12 @@ def _painterly(payload: dict):
     import torch
 
     from painterly import image_io
-    from painterly.devices import resolve_runtime
+    from painterly.devices import resolve_runtime, reuse_freed_memory
     from painterly.fast import FastPainter, load_mix
 
     if payload.get("threads"):
         torch.set_num_threads(payload["threads"])
+    reuse_freed_memory()  # as the painterly command does
     styles, mix = load_mix([payload["style"]])
     runtime = resolve_runtime("cpu", payload["precision"])
     painter = FastPainter(styles, mix, runtime=runtime)

@@ -1,3 +1,7 @@
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -29,3 +33,22 @@ def test_bad_values_are_one_line_errors():
 def test_missing_cuda_is_explained():
     with pytest.raises(ValueError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_freed_memory_is_kept_for_reuse_where_glibc_allows():
+    # mallopt is process-wide, so it is tried in a process of its own
+    code = "from painterly.devices import reuse_freed_memory; print(reuse_freed_memory())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
+
+
+def test_the_command_keeps_freed_memory_for_reuse(monkeypatch):
+    import painterly.cli
+
+    calls = []
+    monkeypatch.setattr(painterly.cli, "reuse_freed_memory", lambda: calls.append(True))
+    monkeypatch.setattr(sys, "argv", ["painterly", "--version"])
+    with pytest.raises(SystemExit) as exit_:
+        painterly.cli.main()
+    assert exit_.value.code == 0 and calls == [True]

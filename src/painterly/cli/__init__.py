@@ -32,6 +32,7 @@ _GUARD = _guard_imports()
 import click  # noqa: E402  (the imports below take a second or two: PyTorch)
 
 from .. import __version__
+from ..devices import reuse_freed_memory
 from ..explore.commands import explore
 from ..web.server import studio_command
 from .batch import batch_command
@@ -65,6 +66,7 @@ if _GUARD:
 def main() -> None:
     """Console entry point (``painterly``, ``python -m painterly``): Ctrl-C exits with 130
     and one line, never a traceback."""
+    reuse_freed_memory()
     try:
         cli.main(prog_name=PROG)
     except KeyboardInterrupt:
