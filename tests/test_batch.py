@@ -122,3 +122,14 @@ def test_ray_without_ray_says_how_to_install(photos, style, tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "ray", None)
     result = run("batch", photos, "-s", style, "-o", tmp_path / "o", "--ray", "auto")
     assert result.exit_code == 2 and 'pip install "painterly[ray]"' in result.output
+
+
+def test_each_worker_reuses_freed_memory_as_the_command_does(monkeypatch):
+    import painterly.batch.local as local
+
+    calls = []
+    monkeypatch.setattr(local, "reuse_freed_memory", lambda: calls.append(True))
+    monkeypatch.setattr(local.signal, "signal", lambda *args: None)  # leave this process's Ctrl-C
+    monkeypatch.setattr(local, "_ENGINE", local._ENGINE)  # restored after the test
+    local._start_worker("engine", local.torch.get_num_threads())
+    assert calls == [True] and local._ENGINE == "engine"
