@@ -42,8 +42,9 @@ def reuse_freed_memory() -> bool:
     runs on a 2-core Xeon the bundled fast network painted 1024x576 in 150-208 ms instead of
     199-252 (512x288: 32-48 against 37-73), universal style transfer a 512x512 photo in
     1.0-1.1 s instead of 1.2-1.5, and the demo took 31.2 s against 32.5, at the same peak
-    memory. Process-wide, so painterly's commands set it (``cli.main``), not ``import
-    painterly``: a program that imports painterly keeps its own allocator's settings.
+    memory. Process-wide, so painterly's commands set it (``cli.main``, and the worker
+    processes they spawn), not ``import painterly``: a program that imports painterly keeps
+    its own allocator's settings.
     """
     if not sys.platform.startswith("linux"):
         return False
