@@ -162,12 +162,13 @@ def test_style_swap_rebuilds_a_painting_from_its_own_patches():
     # A photo whose features are a crop of the painting's, whitened the painting's way: each
     # of its patches is one of the painting's and correlates best with itself, so away from
     # the border (where the padding makes patches of its own) the swap gives the crop back.
-    from painterly.fast.wct import WHITENING_RIDGE, content_transform, patch_bank, style_swap
+    from painterly.fast.wct import (WHITENING_RIDGE, _whiten, content_transform, patch_bank,
+                                    style_swap)
 
     painting = _correlated(9, channels=8, size=13)[..., :10, :]  # 10 x 13 responses
     crop = painting[..., 2:, 3:11]
     transform = content_transform(painting, WHITENING_RIDGE)
-    out = style_swap(crop, transform, patch_bank(painting), torch.float32)
+    out = style_swap(_whiten(crop, transform), patch_bank(painting), torch.float32)
     assert out.shape == crop.shape
     assert torch.allclose(out[..., 2:-2, 2:-2], crop[..., 2:-2, 2:-2], atol=1e-5)
 
@@ -176,12 +177,11 @@ def test_style_swap_averages_the_patches_that_cover_a_position():
     # A painting of one channel whose only patch is 0..8 row by row: every position of any
     # photo takes that patch, so a position inside a 3x3 photo is covered by its 9 cells
     # (mean 4), a corner by 4 of them, and so on.
-    from painterly.fast.wct import ContentTransform, PatchBank, style_swap
+    from painterly.fast.wct import PatchBank, style_swap
 
     values = torch.arange(9.0).view(1, 1, 3, 3)
     bank = PatchBank(torch.ones(1, 1, 3, 3), values)
-    identity: ContentTransform = (torch.zeros(1, 1), torch.eye(1))
-    out = style_swap(torch.rand(1, 1, 3, 3), identity, bank, torch.float32)
+    out = style_swap(torch.rand(1, 1, 3, 3), bank, torch.float32)
     corner = (0 + 1 + 3 + 4) / 4  # the top-left position: the upper-left cells of the patches
     # centred on it and on its three neighbours below and to the right
     assert out[0, 0, 1, 1].item() == pytest.approx(4.0)

@@ -158,20 +158,20 @@ def patch_bank(features: torch.Tensor) -> PatchBank:
     return PatchBank(keys.bfloat16().permute(0, 3, 1, 2), features)  # (L,C,3,3) channels_last
 
 
-def style_swap(content: torch.Tensor, transform: ContentTransform, bank: PatchBank,
+def style_swap(whitened: torch.Tensor, bank: PatchBank,
                dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
-    """Content features (1,C,h,w) -> (1,C,h,w) float32 made of the painting's patches.
+    """Whitened content features (1,C,h,w) -> (1,C,h,w) float32 made of the painting's patches.
 
-    Each 3x3 patch of the whitened content (``transform``: its mean and whitening matrix)
-    is matched to the painting's patch of highest normalised cross-correlation (the content
-    patch's own norm does not change which), and every position takes the mean of the
-    painting's features over the matched patches that cover it. The correlations are one
-    convolution, run in ``dtype`` (the runtime's: bf16 where the CPU multiplies it natively).
+    Each 3x3 patch of the whitened content is matched to the painting's patch of highest
+    normalised cross-correlation (the content patch's own norm does not change which), and
+    every position takes the mean of the painting's features over the matched patches that
+    cover it. The correlations are one convolution, run in ``dtype`` (the runtime's: bf16
+    where the CPU multiplies it natively).
     """
-    _, channels, h, w = content.shape
-    whitened = F.pad(_whiten(content, transform), (1, 1, 1, 1), mode="reflect")
-    whitened = whitened.to(dtype, memory_format=torch.channels_last)  # oneDNN's layout: 2x faster
-    scores = F.conv2d(whitened, bank.keys.to(dtype))  # (1, L, h, w)
+    _, channels, h, w = whitened.shape
+    padded = F.pad(whitened.float(), (1, 1, 1, 1), mode="reflect")
+    padded = padded.to(dtype, memory_format=torch.channels_last)  # oneDNN's layout: 2x faster
+    scores = F.conv2d(padded, bank.keys.to(dtype))  # (1, L, h, w)
     best = scores[0].argmax(0)  # (h, w): the chosen patch of each content position
     width = bank.features.shape[-1]
     centre_y, centre_x = best // (width - 2) + 1, best % (width - 2) + 1
@@ -216,13 +216,17 @@ def whiten_colour(content: torch.Tensor, styles: Sequence[tuple[FeatureStats, fl
     transform: the content's mean and whitening matrix, when they come from elsewhere (the
     whole picture, for a tile of it); default: computed from ``content``.
     """
-    shape = content.shape
-    flat = content[0].flatten(1).float()
-    mean, whitening = transform if transform is not None else content_transform(content)
-    whitened = whitening @ (flat - mean)
-    coloured = sum(weight * (stats.colouring @ whitened + stats.mean) for stats, weight in styles)
-    out = strength * coloured + (1 - strength) * flat
-    return out.reshape(1, *shape[1:])
+    transform = transform if transform is not None else content_transform(content)
+    coloured = _colour(_whiten(content, transform), styles)
+    return strength * coloured + (1 - strength) * content.float()
+
+
+def _colour(whitened: torch.Tensor, styles: Sequence[tuple[FeatureStats, float]]) -> torch.Tensor:
+    """Whitened features (1,C,h,w) -> (1,C,h,w) float32 coloured with each painting's
+    covariance and mean, weighted by the (stats, weight) pairs."""
+    flat = whitened[0].flatten(1)
+    coloured = sum(weight * (stats.colouring @ flat + stats.mean) for stats, weight in styles)
+    return coloured.reshape(whitened.shape)
 
 
 class UniversalPainter:
@@ -332,11 +336,11 @@ class UniversalPainter:
             return transforms[key]
 
         styles = [(stats[layer], weight) for stats, weight in pairs]
-        moved = whiten_colour(features, styles, 1.0, transform(layer, features))
+        whitened = _whiten(features, transform(layer, features))
+        moved = _colour(whitened, styles)
         if (layer == SWAP_LEVEL and self.swap_share > 0
                 and all(stats.patches is not None for stats, _ in styles)):
-            own = transforms[layer]
-            swapped = sum(weight * style_swap(features, own, stats.patches, self.runtime.dtype)
+            swapped = sum(weight * style_swap(whitened, stats.patches, self.runtime.dtype)
                           for stats, weight in styles)
             swapped = whiten_colour(swapped, styles, 1.0, transform(layer + ":swap", swapped))
             moved = (1 - self.swap_share) * moved + self.swap_share * swapped
