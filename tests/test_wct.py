@@ -67,8 +67,9 @@ def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 48, 64))
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)])
-    # the painting's patches, then relu4_1 (its features and their swap), relu3_1, relu2_1
-    assert ridges == [wct.WHITENING_RIDGE] * 5 and wct.WHITENING_RIDGE == 0.1
+    # relu4_1 (its features and their swap), relu3_1, relu2_1; the painting's patches take
+    # theirs from the painting's own covariance (test_patch_bank_keys_...)
+    assert ridges == [wct.WHITENING_RIDGE] * 4 and wct.WHITENING_RIDGE == 0.1
 
 
 def test_strength_zero_keeps_the_content_features():
@@ -189,12 +190,20 @@ def test_style_swap_averages_the_patches_that_cover_a_position():
 
 
 def test_patch_bank_keys_are_unit_patches_and_tiny_paintings_have_none():
-    from painterly.fast.wct import patch_bank
+    from painterly.fast.wct import WHITENING_RIDGE, _whiten, content_transform, patch_bank
 
-    bank = patch_bank(_correlated(10, channels=4, size=6))
+    features = _correlated(10, channels=4, size=6)
+    bank = patch_bank(features)
     assert bank.keys.shape == (16, 4, 3, 3) and bank.keys.dtype == torch.bfloat16
     assert bank.keys.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(bank.keys.float().flatten(1).norm(dim=1), torch.ones(16), atol=1e-2)
+    # key 7 is the patch at row 1, column 3 of the features whitened with the ridge
+    whitened = _whiten(features, content_transform(features, WHITENING_RIDGE))
+    patch = whitened[0, :, 1:4, 3:6]
+    assert torch.allclose(bank.keys[7].float(), patch / patch.norm(), atol=1e-2)
+    # the painter's statistics make the same bank from the same covariance
+    from_stats = feature_stats(features, patches=True).patches
+    assert torch.allclose(from_stats.keys.float(), bank.keys.float(), atol=1e-2)
     assert feature_stats(_correlated(11, size=2), patches=True).patches is None  # no 3x3 patch
 
 
