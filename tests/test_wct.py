@@ -65,7 +65,7 @@ def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
                         lambda features, ridge=0.0: ridges.append(ridge) or real(features, ridge))
     painter = UniversalPainter(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}))
     torch.manual_seed(0)
-    stats = painter.style(torch.rand(1, 3, 48, 64))
+    stats = painter.style(torch.rand(1, 3, 80, 80))  # relu4_1 10 x 10: patches to swap
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)])
     # relu4_1 (its features and their swap), relu3_1, relu2_1; the painting's patches take
     # theirs from the painting's own covariance (test_patch_bank_keys_...)
@@ -169,9 +169,13 @@ def test_style_swap_rebuilds_a_painting_from_its_own_patches():
     painting = _correlated(9, channels=8, size=13)[..., :10, :]  # 10 x 13 responses
     crop = painting[..., 2:, 3:11]
     transform = content_transform(painting, WHITENING_RIDGE)
-    out = style_swap(_whiten(crop, transform), patch_bank(painting), torch.float32)
-    assert out.shape == crop.shape
-    assert torch.allclose(out[..., 2:-2, 2:-2], crop[..., 2:-2, 2:-2], atol=1e-5)
+    for size in (3, 5):  # every position's patch is in a bank with stride 1
+        bank = patch_bank(painting, size=size, stride=1)
+        out = style_swap(_whiten(crop, transform), bank, torch.float32)
+        assert out.shape == crop.shape
+        edge = 2 * (size // 2)
+        assert torch.allclose(out[..., edge:-edge, edge:-edge], crop[..., edge:-edge, edge:-edge],
+                              atol=1e-5)
 
 
 def test_style_swap_averages_the_patches_that_cover_a_position():
@@ -190,10 +194,11 @@ def test_style_swap_averages_the_patches_that_cover_a_position():
 
 
 def test_patch_bank_keys_are_unit_patches_and_tiny_paintings_have_none():
+    import painterly.fast.wct as wct
     from painterly.fast.wct import WHITENING_RIDGE, _whiten, content_transform, patch_bank
 
     features = _correlated(10, channels=4, size=6)
-    bank = patch_bank(features)
+    bank = patch_bank(features, size=3, stride=1)
     assert bank.keys.shape == (16, 4, 3, 3) and bank.keys.dtype == torch.bfloat16
     assert bank.keys.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(bank.keys.float().flatten(1).norm(dim=1), torch.ones(16), atol=1e-2)
@@ -201,10 +206,16 @@ def test_patch_bank_keys_are_unit_patches_and_tiny_paintings_have_none():
     whitened = _whiten(features, content_transform(features, WHITENING_RIDGE))
     patch = whitened[0, :, 1:4, 3:6]
     assert torch.allclose(bank.keys[7].float(), patch / patch.norm(), atol=1e-2)
-    # the painter's statistics make the same bank from the same covariance
-    from_stats = feature_stats(features, patches=True).patches
-    assert torch.allclose(from_stats.keys.float(), bank.keys.float(), atol=1e-2)
-    assert feature_stats(_correlated(11, size=2), patches=True).patches is None  # no 3x3 patch
+    # every other position: the patches at rows and columns 0 and 2
+    assert torch.equal(patch_bank(features, size=3, stride=2).keys, bank.keys[[0, 2, 8, 10]])
+    # the painter's statistics make the default bank from the same covariance
+    big = _correlated(12, channels=4, size=14)
+    from_stats = feature_stats(big, patches=True).patches
+    default = patch_bank(big)
+    assert default.keys.shape == (4, 4, wct.SWAP_PATCH, wct.SWAP_PATCH) == (4, 4, 9, 9)
+    assert torch.allclose(from_stats.keys.float(), default.keys.float(), atol=1e-2)
+    too_small = _correlated(11, size=wct.SWAP_PATCH - 1)
+    assert feature_stats(too_small, patches=True).patches is None  # no whole patch
 
 
 @pytest.mark.slow
@@ -217,7 +228,7 @@ def test_the_painter_swaps_at_relu4_1_only_and_not_for_video(monkeypatch):
         features.shape[1]) or real(features, *rest))
     decoders = Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS})
     torch.manual_seed(0)
-    photo, painting = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 40, 40)
+    photo, painting = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 80, 80)  # relu4_1: 6x8, 10x10
     painter = UniversalPainter(decoders)
     assert painter.swap_share == wct.SWAP_SHARE == 0.3
     painter.paint(photo, [(painter.style(painting), 1.0)])
@@ -351,17 +362,18 @@ def test_missing_bundled_decoders_are_named_before_work(monkeypatch, tmp_path, c
 @pytest.mark.slow
 def test_tiles_swap_as_the_whole_picture_does():
     # relu4_1 with its style swap: the tiles take the whole picture's whitening of the
-    # features and of their swap, and the swap's 3x3 patches lie inside each tile's margin.
+    # features and of their swap, and the swap's 9x9 patches (4 responses, 32 px, each side
+    # of their centre) lie inside each tile's margin, the default 64 px.
     # Near a margin a tile's VGG19 features differ a little from the whole picture's, which
     # WCT passes on in proportion but can flip the swap's choice between two patches that
     # correlate almost equally: a few pixels differ, none by much.
     torch.manual_seed(0)
     decoders = Decoders({"relu4_1": Decoder("relu4_1")})
     whole = UniversalPainter(decoders, levels=("relu4_1",), tile_size=512)
-    tiled = UniversalPainter(decoders, levels=("relu4_1",), tile_size=160, tile_overlap=32)
+    tiled = UniversalPainter(decoders, levels=("relu4_1",), tile_size=192, tile_overlap=64)
     tiled.statistics_edge = 512
     photo = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 7), size=(200, 264), mode="bilinear")
-    stats = whole.style(torch.rand(1, 3, 64, 64))
+    stats = whole.style(torch.rand(1, 3, 96, 96))  # relu4_1 12 x 12: 4 patches of 9 x 9
     assert stats["relu4_1"].patches is not None
     expected = whole.paint(photo, [(stats, 1.0)])
     got = tiled.paint(photo, [(stats, 1.0)])
