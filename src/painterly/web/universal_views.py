@@ -40,7 +40,7 @@ PREVIEW_QUALITY = 85
 STYLE_EDGE = 512
 """Long edge a painting is shrunk to before its statistics are taken (as ``painterly fast``)."""
 KEEP_PAINTINGS = 8
-"""Paintings whose statistics are kept between requests: about 45 MB each at STYLE_EDGE,
+"""Paintings whose statistics are kept between requests: about 30 MB each at STYLE_EDGE,
 most of it relu4_1's patches for the style swap."""
 
 
