@@ -238,9 +238,16 @@ def test_the_painter_swaps_at_relu4_1_only_and_not_for_video(monkeypatch):
     assert stats["relu4_1"].patches is None
     steady.paint(photo, [(stats, 1.0)])
     assert calls == [512]
-    # a painting too small for relu4_1's patches is painted by WCT alone
+    # a painting too small for relu4_1's patches is painted by WCT alone, and so is a photo
+    # too small to pad for them (relu4_1 3 x 3)
     painter.paint(photo, [(painter.style(torch.rand(1, 3, 16, 16)), 1.0)])
+    painter.paint(torch.rand(1, 3, 24, 24), [(painter.style(painting), 1.0)])
     assert calls == [512]
+    # a panorama whose whole picture, shrunk to one tile, is too low for the swap: its tiles,
+    # tall enough for it, leave it out too, as the whole picture's transforms say
+    tiled = UniversalPainter(decoders, levels=("relu4_1",), tile_size=192, tile_overlap=64)
+    out = tiled.paint(torch.rand(1, 3, 40, 700), [(tiled.style(painting), 1.0)])
+    assert out.shape == (1, 3, 40, 700) and calls == [512]
 
 
 def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):

@@ -410,7 +410,8 @@ class UniversalPainter:
         styles = [(stats[layer], weight) for stats, weight in pairs]
         swap = (layer == SWAP_LEVEL and self.swap_share > 0
                 and all(stats.patches is not None for stats, _ in styles)
-                and min(features.shape[-2:]) > SWAP_PATCH // 2)  # room for reflection
+                and min(features.shape[-2:]) > SWAP_PATCH // 2  # room for reflection
+                and (fixed is None or layer + ":swap" in fixed))  # as the whole picture did
         share = 1 - self.swap_share if swap else 1.0
         own = transform(layer, features)
         # α((1-s) WCT(f) + s WCT(swap(f))) + (1-α) f: all but the swap's part is one affine
