@@ -79,9 +79,10 @@ SWAP_LEVEL = "relu4_1"
 SWAP_SHARE = 0.3
 """At SWAP_LEVEL the photo's features move towards ``(1 - s) WCT(f) + s WCT(swap(f))``, s this
 share: ``swap`` replaces each SWAP_PATCH x SWAP_PATCH patch of the whitened photo features by
-the painting's own patch whose whitened version correlates best with it (Chen & Schmidt 2016's style swap, done
-in whitened space as Sheng, Lin, Shao & Wang 2018 do in Avatar-Net's style decorator), the
-overlapping patches averaged; WCT then restores the covariance that averaging lowers.
+the painting's own patch whose whitened version correlates best with it (Chen & Schmidt
+2016's style swap, done in whitened space as Sheng, Lin, Shao & Wang 2018 do in Avatar-Net's
+style decorator), the overlapping patches averaged; WCT then restores the covariance that
+averaging lowers.
 
 WCT matches only a painting's mean and covariance; its patches bring what lies beyond them
 (which strokes sit next to which), and on the tuning pairs of DEFAULT_LEVELS they lowered
@@ -416,7 +417,8 @@ class UniversalPainter:
         own = transform(layer, features)
         # α((1-s) WCT(f) + s WCT(swap(f))) + (1-α) f: all but the swap's part is one affine
         # map of f, so one matrix product.
-        moved = _apply(_rows(features), *_blend(_wct_affine(own, styles), strength * share, 1 - strength))
+        plain = _blend(_wct_affine(own, styles), strength * share, 1 - strength)
+        moved = _apply(_rows(features), *plain)
         if swap:
             whitened = _whiten(features, own)
             swapped = sum(weight * style_swap(whitened, stats.patches, self.runtime.dtype)
