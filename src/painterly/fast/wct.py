@@ -100,8 +100,8 @@ SWAP_PATCH = 9
 """Side, in SWAP_LEVEL responses (8 pixels each), of the patches the swap matches and pastes;
 the painting's patches are taken every SWAP_STRIDE responses, down and across. Larger patches
 carry more of how the painting's strokes sit together, and on the six tuning pairs (the same
-as SWAP_SHARE's, medians, style / content, at s = 0.3) they lowered the style loss at every
-size tried, at the same content loss: 3x3 at every position 2.06 / 0.87; 3x3 every 2nd 2.09 /
+as SWAP_SHARE's, medians, style / content, at s = 0.3) each larger size tried lowered the
+style loss, at the same content loss: 3x3 at every position 2.06 / 0.87; 3x3 every 2nd 2.09 /
 0.87; 5x5 every 2nd 1.97 / 0.87 (every position: 1.97 / 0.88); 7x7 every 2nd 1.92 / 0.87,
 every 3rd 1.94 / 0.87; 9x9 every 3rd 1.90 / 0.87; 13x13 every 4th 1.86 / 0.87. Pasting only
 the centre 3x3 of each matched patch lost most of the gain (9x9: 2.01 / 0.89). 9x9 every 3rd
