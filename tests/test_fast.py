@@ -56,6 +56,43 @@ def photos(tmp_path):
 def test_network_keeps_any_size(height, width):
     out = tiny_net()(torch.rand(2, 3, height, width), one_hot(0, 2))
     assert out.shape == (2, 3, height, width)
+    wide = TransformerNet(2, NetworkShape(base=4, residual_blocks=1, dilation=2)).eval()
+    assert wide(torch.rand(1, 3, height, width), one_hot(1, 2)).shape == (1, 3, height, width)
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_nothing_beyond_the_networks_reach_changes_a_pixel(dilation):
+    # With the norms' statistics fixed (as tiles have them), an output pixel depends on the
+    # photo within ``reach`` pixels of it, and a dilation of 2 reaches further than 1.
+    net = TransformerNet(1, NetworkShape(base=4, residual_blocks=1, dilation=dilation)).eval()
+    for norm in net.norms():
+        norm.fixed = (torch.zeros(1, norm.channels, 1, 1), torch.ones(1, norm.channels, 1, 1))
+    photo = torch.rand(1, 3, 16, 256)
+    with torch.no_grad():
+        painted = net(photo, one_hot(0, 1))
+
+    def changes_at(distance: int) -> bool:  # for a pixel at any of the 4 phases of the stride
+        for column in range(64, 68):
+            moved = photo.clone()
+            moved[..., column + distance] = 1 - moved[..., column + distance]
+            with torch.no_grad():
+                if not torch.equal(painted[..., column], net(moved, one_hot(0, 1))[..., column]):
+                    return True
+        return False
+
+    plain = TransformerNet(1, TINY_SHAPE).reach
+    assert not changes_at(net.reach + 1)
+    assert changes_at(plain - 8)  # (reach is a bound: nearest upsampling's reach is rounded up)
+    assert changes_at(plain + 1) == (dilation == 2)
+
+
+def test_dilation_spaces_only_the_residual_blocks_taps():
+    net = TransformerNet(1, NetworkShape(base=4, residual_blocks=2, dilation=2))
+    dilations = {name: module.dilation for name, module in net.named_modules()
+                 if isinstance(module, torch.nn.Conv2d)}
+    assert {n for n, d in dilations.items() if d == (2, 2)} == {
+        f"residual.{b}.{half}.conv" for b in range(2) for half in ("first", "second")}
+    assert all(d == (1, 1) for n, d in dilations.items() if not n.startswith("residual"))
 
 
 def test_instance_norm_normalises_each_channel():
@@ -385,6 +422,24 @@ def test_a_second_phase_continues_from_the_first(tiny, photos, style_png, tmp_pa
     assert not torch.equal(first.network.to_rgb.weight, second.network.to_rgb.weight)
     with pytest.raises(ValueError, match="paints style, not other"):
         train([style_png], photos, tmp_path / "three", config, names=["other"],
+              continue_from=tmp_path / "one", extractor=tiny)
+
+
+def test_a_phase_can_widen_the_dilation_of_the_same_weights(tiny, photos, style_png, tmp_path):
+    config = TrainConfig(**TINY_TRAIN)
+    first = train([style_png], photos, tmp_path / "one", config, extractor=tiny)
+    wider = TrainConfig(**dict(TINY_TRAIN, steps=1, dilation=2, learning_rate=1e-12))
+    second = train([style_png], photos, tmp_path / "two", wider, continue_from=tmp_path / "one",
+                   extractor=tiny)
+    loaded = load_styles(tmp_path / "two")
+    assert loaded.network.shape == NetworkShape(base=4, residual_blocks=1, dilation=2)
+    assert loaded.config["network"]["dilation"] == 2
+    # the first phase's weights, hardly moved by one tiny step, in the wider network
+    for (name, before), after in zip(first.network.state_dict().items(),
+                                     second.network.state_dict().values()):
+        assert torch.allclose(before, after, atol=1e-6), name
+    with pytest.raises(ValueError, match="another shape"):
+        train([style_png], photos, tmp_path / "three", TrainConfig(**dict(TINY_TRAIN, base_width=8)),
               continue_from=tmp_path / "one", extractor=tiny)
 
 

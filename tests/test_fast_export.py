@@ -181,7 +181,7 @@ def test_missing_package_says_what_to_install(styles, tmp_path, monkeypatch):
 
 
 def test_check_refuses_tiny_sizes_and_unreadable_files(exported, styles, tmp_path):
-    with pytest.raises(ValueError, match="at least 5 px"):
+    with pytest.raises(ValueError, match="at least 9 px"):
         check_onnx(exported["ink"][0], styles, torch.tensor([1.0, 0.0]), sizes=[(4, 32)])
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")

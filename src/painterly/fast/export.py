@@ -41,6 +41,7 @@ from torch import nn
 
 from .. import __version__, image_io
 from .network import TransformerNet
+from .paint import MIN_SIDE
 from .store import FastStyles, write_atomically
 
 Exporter = Literal["torchscript", "dynamo"]
@@ -48,8 +49,6 @@ DEFAULT_OPSET = 18
 OPSETS = {"torchscript": (17, 20), "dynamo": (18, 23)}
 """Opsets each exporter is asked for here (onnxruntime 1.17+ runs 17 to 20)."""
 INPUT, OUTPUT = "image", "painted"
-MIN_SIDE = 5
-"""Smallest height or width the network (and so the file) accepts."""
 CHECK_SIZES = ((37, 50), (64, 64), (90, 41))
 TOLERANCE = 1e-4
 """Largest difference to PyTorch fp32 that :func:`check_onnx` accepts (pixels in [0,1])."""

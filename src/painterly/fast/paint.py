@@ -6,10 +6,11 @@ its own would use its own statistics and paint differently from its neighbours (
 every tile uses the same statistics: those of the image shrunk to one tile's size
 (``statistics_edge``), painted whole. The result differs slightly from painting the full-size
 image whole (which, beyond memory, is not possible), as the shrunk image has more detail per
-pixel; it has no seams. Each tile sees ``TILE_CONTEXT`` pixels of its neighbours beyond its own
-box, starts on the stride-4 grid of the whole image, and neighbours cross-fade in the middle
-of their overlap (``tiling.tile_weights``), so with the whole image's statistics the tiles
-reproduce the whole image to float rounding (tested).
+pixel; it has no seams. Each tile sees as many pixels of its neighbours beyond its own box as
+the network reaches (``TransformerNet.reach``, rounded up to 16), starts on the stride-4 grid
+of the whole image, and neighbours cross-fade in the middle of their overlap
+(``tiling.tile_weights``), so with the whole image's statistics the tiles reproduce the whole
+image to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ import torch.nn.functional as F
 from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
-from .network import TransformerNet
+from .network import MAX_DILATION, TransformerNet
 from .store import BUNDLED_DIR, FastStyles, StyleError, bundled_styles, is_style_folder, \
     load_styles, user_styles
 
-TILE_CONTEXT = 64
-"""Pixels of context a tile sees on each side beyond its box (about the network's reach)."""
 DEFAULT_TILE = 1024
-MIN_SIDE = 5
-"""The network's first convolution reflects 4 pixels at each border: each side needs 5."""
+MIN_SIDE = 4 * MAX_DILATION + 1
+"""The residual blocks, at a quarter of the picture, reflect ``dilation`` responses at each
+border: each side needs 9 pixels (3 responses) at a dilation of 2."""
 PreserveColor = str  # "none" | "luminance" | "histogram"
 
 
@@ -209,13 +209,14 @@ class FastPainter:
         return out
 
     def _paint_box(self, image: torch.Tensor, box: tiling.Box) -> torch.Tensor:
-        """Paint ``box`` of image with TILE_CONTEXT pixels around it; returns the box only."""
+        """Paint ``box`` of image with the network's reach around it; returns the box only."""
         h, w = image.shape[-2:]
         top, left, bottom, right = box
+        context = -(-self.net.reach // 16) * 16
         # Windows start on multiples of 4, so the two stride-2 convolutions sample the same
         # grid as they would on the whole image.
-        y0, x0 = (max(0, top - TILE_CONTEXT) // 4) * 4, (max(0, left - TILE_CONTEXT) // 4) * 4
-        y1, x1 = min(h, bottom + TILE_CONTEXT), min(w, right + TILE_CONTEXT)
+        y0, x0 = (max(0, top - context) // 4) * 4, (max(0, left - context) // 4) * 4
+        y1, x1 = min(h, bottom + context), min(w, right + context)
         painted = self._run(image[..., y0:y1, x0:x1])
         return painted[..., top - y0:bottom - y0, left - x0:right - x0]
 

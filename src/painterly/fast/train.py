@@ -22,7 +22,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ from ..image_io import load_image
 from ..models.layers import deepest
 from ..models.vgg import FeatureExtractor
 from ..models.weights import file_sha256
-from .network import NetworkShape, TransformerNet
+from .network import MAX_DILATION, NetworkShape, TransformerNet
 from .photos import PhotoPool, find_photos
 from .store import FastStyles, load_styles, save_styles, write_atomically
 
@@ -69,6 +69,7 @@ class TrainConfig:
     photo_edge: tuple[int, int] = (320, 1024)
     base_width: int = field(default=16, metadata={"help": "channels after the first conv of a new network"})
     residual_blocks: int = 5
+    dilation: int = field(default=1, metadata={"help": "spacing of the residual blocks' 3x3 taps"})
     decay: float = field(default=0.3, metadata={"help": "fraction of the steps, at the end, over "
                                                 "which the learning rate falls to a tenth (0: none)"})
     checkpoint_minutes: float = field(default=5.0, metadata={"help": "minutes between checkpoints"})
@@ -79,7 +80,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # Bounds as in StyleConfig: a typo is refused at once, not after hours or gigabytes.
         for name, high in (("steps", MAX_STEPS), ("batch_size", 256), ("base_width", 256),
-                           ("residual_blocks", 64)):
+                           ("residual_blocks", 64), ("dilation", MAX_DILATION)):
             check_int(self, name, 1, high)
         check_int(self, "crop_size", 32, 1024)
         check_int(self, "style_size", 32, MAX_SIZE)
@@ -202,7 +203,8 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
     if earlier.names != styles.names:
         raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
                          f"not {', '.join(styles.names)}")
-    if earlier.network.shape != styles.network.shape:
+    # A new dilation keeps every weight's shape: the earlier weights start the wider network.
+    if replace(earlier.network.shape, dilation=styles.network.shape.dilation) != styles.network.shape:
         raise ValueError("the network to continue has another shape than these settings ask for")
     styles.network.load_state_dict(earlier.network.state_dict())
     styles.config["training"] = list(earlier.config.get("training", [])) + [
@@ -216,7 +218,8 @@ def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, 
     if base is None:
         with torch.random.fork_rng(devices=[]):  # the initial weights follow config.seed alone
             torch.manual_seed(config.seed)
-            net = TransformerNet(len(names), NetworkShape(config.base_width, config.residual_blocks))
+            net = TransformerNet(len(names), NetworkShape(config.base_width, config.residual_blocks,
+                                                               config.dilation))
         return FastStyles(net, list(names), {"styles": records, "training": [recipe]})
     clash = set(names) & set(base.names)
     if clash:
