@@ -439,8 +439,9 @@ def test_a_phase_can_widen_the_dilation_of_the_same_weights(tiny, photos, style_
                                      second.network.state_dict().values()):
         assert torch.allclose(before, after, atol=1e-6), name
     with pytest.raises(ValueError, match="another shape"):
-        train([style_png], photos, tmp_path / "three", TrainConfig(**dict(TINY_TRAIN, base_width=8)),
-              continue_from=tmp_path / "one", extractor=tiny)
+        train([style_png], photos, tmp_path / "three",
+              TrainConfig(**dict(TINY_TRAIN, base_width=8)), continue_from=tmp_path / "one",
+              extractor=tiny)
 
 
 def test_learning_rate_schedule():

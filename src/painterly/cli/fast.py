@@ -189,8 +189,8 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
               show_default=True, help="long edge of each painting when its Gram matrices are taken")
 @click.option("--base-width", type=click.IntRange(min=1), default=TrainConfig.base_width,
               show_default=True, help="channels after a new network's first convolution")
-@click.option("--dilation", type=click.IntRange(1, MAX_DILATION), default=TrainConfig.dilation, show_default=True,
-              help="spacing of the residual blocks' taps; 2 doubles what they see of the photo")
+@click.option("--dilation", type=click.IntRange(1, MAX_DILATION), default=TrainConfig.dilation,
+              show_default=True, help="spacing of the residual blocks' taps; 2 doubles what they see of the photo")
 @click.option("--decay", type=click.FloatRange(0, 1), default=TrainConfig.decay, show_default=True,
               help="fraction of the steps, at the end, over which the learning rate falls to a tenth")
 @click.option("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes,

@@ -44,7 +44,8 @@ class NetworkShape:
 
     ``dilation`` spaces the residual blocks' 3x3 taps (Yu & Koltun 2016): at 2 each output
     pixel sees a field of the photo about 190 px across instead of about 110
-    (``TransformerNet.reach`` bounds it), at the same arithmetic and with the same weights' shapes.
+    (``TransformerNet.reach`` bounds it), at the same arithmetic and with the same weights'
+    shapes.
     """
 
     base: int = 16
@@ -166,7 +167,8 @@ class TransformerNet(nn.Module):
             ConvNormRelu(c1, c2, 3, styles, stride=2),
             ConvNormRelu(c2, c3, 3, styles, stride=2),
         ])
-        self.residual = nn.ModuleList(ResidualBlock(c3, styles, shape.dilation) for _ in range(shape.residual_blocks))
+        self.residual = nn.ModuleList(ResidualBlock(c3, styles, shape.dilation)
+                                      for _ in range(shape.residual_blocks))
         self.up = nn.ModuleList([
             ConvNormRelu(c3, c2, 3, styles, upsample=True),
             ConvNormRelu(c2, c1, 3, styles, upsample=True),

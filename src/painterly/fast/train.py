@@ -204,7 +204,8 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
         raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
                          f"not {', '.join(styles.names)}")
     # A new dilation keeps every weight's shape: the earlier weights start the wider network.
-    if replace(earlier.network.shape, dilation=styles.network.shape.dilation) != styles.network.shape:
+    shape = styles.network.shape
+    if replace(earlier.network.shape, dilation=shape.dilation) != shape:
         raise ValueError("the network to continue has another shape than these settings ask for")
     styles.network.load_state_dict(earlier.network.state_dict())
     styles.config["training"] = list(earlier.config.get("training", [])) + [
