@@ -312,7 +312,9 @@ def _check_tensor(image: object, allow_batch: bool = False) -> torch.Tensor:
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """(1,3,H,W) or (3,H,W) float tensor on any device -> 8-bit RGB PIL image (clamped, rounded)."""
     batch = _check_tensor(image)
-    array = (batch[0].detach().to("cpu", torch.float32).nan_to_num(0).clamp(0, 1) * 255).round()
+    # One float copy, scaled in place: a print-size picture would otherwise hold several.
+    array = batch[0].detach().to("cpu", torch.float32, copy=True)
+    array.nan_to_num_(0).clamp_(0, 1).mul_(255).round_()
     return Image.fromarray(array.to(torch.uint8).permute(1, 2, 0).numpy(), mode="RGB")
 
 
