@@ -60,9 +60,9 @@ def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
     import painterly.fast.wct as wct
 
     ridges = []
-    real = wct.content_transform
-    monkeypatch.setattr(wct, "content_transform",
-                        lambda features, ridge=0.0: ridges.append(ridge) or real(features, ridge))
+    real = wct._rows_transform  # the whitening of content_transform and of the painter
+    monkeypatch.setattr(wct, "_rows_transform",
+                        lambda rows, ridge: ridges.append(ridge) or real(rows, ridge))
     painter = UniversalPainter(Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS}))
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 80, 80))  # relu4_1 10 x 10: patches to swap

@@ -161,6 +161,7 @@ class FastPainter:
             self.runtime.device, self.runtime.dtype, memory_format=self.runtime.memory_format).eval()
         self.mix = mix.to(self.runtime.device)
         self.tile_size, self.tile_overlap = tile_size, tile_overlap
+        self.tile_context = -(-self.net.reach // 16) * 16  # pixels a tile sees beyond its box
         self.preserve_color = preserve_color
         self.statistics_edge = tile_size
 
@@ -212,7 +213,7 @@ class FastPainter:
         """Paint ``box`` of image with the network's reach around it; returns the box only."""
         h, w = image.shape[-2:]
         top, left, bottom, right = box
-        context = -(-self.net.reach // 16) * 16
+        context = self.tile_context
         # Windows start on multiples of 4, so the two stride-2 convolutions sample the same
         # grid as they would on the whole image.
         y0, x0 = (max(0, top - context) // 4) * 4, (max(0, left - context) // 4) * 4

@@ -149,7 +149,11 @@ def _unrows(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def _moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """features (1,C,h,w) -> mean (C,1) and covariance (C,C), float32."""
-    rows = _rows(features)
+    return _row_moments(_rows(features))
+
+
+def _row_moments(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_moments` of features given as their :func:`_rows` (N,C)."""
     mean = rows.mean(dim=0, keepdim=True)
     centred = rows - mean
     return mean.T, centred.T @ centred / max(rows.shape[0] - 1, 1)
@@ -248,10 +252,13 @@ def style_swap(whitened: torch.Tensor, bank: PatchBank,
     return mean.view(h, w, channels).permute(2, 0, 1)[None]
 
 
-def _whiten(features: torch.Tensor, transform: ContentTransform) -> torch.Tensor:
-    """features (1,C,h,w) -> (1,C,h,w) float32, centred and whitened by ``transform``."""
+def _whiten(features: torch.Tensor, transform: ContentTransform,
+            rows: torch.Tensor | None = None) -> torch.Tensor:
+    """features (1,C,h,w) -> (1,C,h,w) float32, centred and whitened by ``transform``;
+    rows: the features' :func:`_rows`, where the caller has them already."""
     mean, whitening = transform
-    return _unrows(_apply(_rows(features), whitening, -whitening @ mean), features)
+    rows = _rows(features) if rows is None else rows
+    return _unrows(_apply(rows, whitening, -whitening @ mean), features)
 
 
 def _apply(rows: torch.Tensor, matrix: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -263,7 +270,12 @@ def _apply(rows: torch.Tensor, matrix: torch.Tensor, shift: torch.Tensor) -> tor
 def content_transform(features: torch.Tensor, ridge: float = 0.0) -> ContentTransform:
     """The mean and whitening matrix of features (1,C,h,w): ``covariance ** -1/2``, or with a
     ridge (see WHITENING_RIDGE)."""
-    mean, covariance = _moments(features)
+    return _rows_transform(_rows(features), ridge)
+
+
+def _rows_transform(rows: torch.Tensor, ridge: float) -> ContentTransform:
+    """:func:`content_transform` of features given as their :func:`_rows`."""
+    mean, covariance = _row_moments(rows)
     return mean, _matrix_power(_eigen(covariance), -0.5, ridge)
 
 
@@ -403,9 +415,9 @@ class UniversalPainter:
         partly the WCT of their style swap. The content transforms come from ``fixed`` (keyed
         by layer, and layer + ":swap" for the swapped features) when given, and are recorded
         in ``transforms``."""
-        def transform(key: str, of: torch.Tensor) -> ContentTransform:
+        def transform(key: str, rows: torch.Tensor) -> ContentTransform:
             transforms[key] = (fixed[key] if fixed is not None
-                               else content_transform(of, WHITENING_RIDGE))
+                               else _rows_transform(rows, WHITENING_RIDGE))
             return transforms[key]
 
         styles = [(stats[layer], weight) for stats, weight in pairs]
@@ -414,17 +426,18 @@ class UniversalPainter:
                 and min(features.shape[-2:]) > SWAP_PATCH // 2  # room for reflection
                 and (fixed is None or layer + ":swap" in fixed))  # as the whole picture did
         share = 1 - self.swap_share if swap else 1.0
-        own = transform(layer, features)
+        rows = _rows(features)  # one float32 copy, shared by every product below
+        own = transform(layer, rows)
         # α((1-s) WCT(f) + s WCT(swap(f))) + (1-α) f: all but the swap's part is one affine
         # map of f, so one matrix product.
         plain = _blend(_wct_affine(own, styles), strength * share, 1 - strength)
-        moved = _apply(_rows(features), *plain)
+        moved = _apply(rows, *plain)
         if swap:
-            whitened = _whiten(features, own)
-            swapped = sum(weight * style_swap(whitened, stats.patches, self.runtime.dtype)
-                          for stats, weight in styles)
+            whitened = _whiten(features, own, rows)
+            swapped = _rows(sum(weight * style_swap(whitened, stats.patches, self.runtime.dtype)
+                                for stats, weight in styles))
             swapped_wct = _wct_affine(transform(layer + ":swap", swapped), styles)
-            moved.add_(_apply(_rows(swapped), *swapped_wct), alpha=strength * self.swap_share)
+            moved.add_(_apply(swapped, *swapped_wct), alpha=strength * self.swap_share)
         return _unrows(moved, features)
 
     def _tiled(self, photo: torch.Tensor, pairs, strength: float) -> torch.Tensor:
