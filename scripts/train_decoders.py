@@ -42,7 +42,7 @@ WARM_START = {"relu4_1": "relu3_1"}
 # relu3_1's ridge stage lowered the style and content loss on all 15 of the README's held-out
 # pairs; the same stage for relu2_1 raised the style loss on the tuning pairs, so it has none
 # (docs/universal.md).
-LATER_STAGES = {"relu3_1": [("ridge", {"steps": 1000, "batch_size": 8, "learning_rate": 2.5e-4,
+LATER_STAGES = {"relu3_1": [("ridge", {"steps": 3000, "batch_size": 8, "learning_rate": 2.5e-4,
                                        "transfer_fraction": 0.5, "whitening_ridge": 0.1})],
                 "relu4_1": [("transfer", {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4,
                                           "transfer_fraction": 0.5}),

@@ -452,7 +452,7 @@ def test_a_deeper_decoder_starts_from_the_shallower_one():
 
 
 # Peak signal-to-noise ratio of decode(encode(photo)) on the bundled cat at 128 px, a photo
-# no decoder was trained on. The bundled decoders measured 41.5, 30.4, 26.2 and 21.1 dB (the
+# no decoder was trained on. The bundled decoders measured 41.5, 30.4, 26.1 and 21.1 dB (the
 # same to 0.01 dB in fp16 as in fp32; relu3_1's 26.3 before its ridge stage, relu4_1's 20.9
 # before its third stage); an untrained one gives about 10 dB.
 FLOOR = {"relu1_1": 39.0, "relu2_1": 28.0, "relu3_1": 24.0, "relu4_1": 19.0}
