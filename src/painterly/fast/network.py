@@ -90,7 +90,9 @@ class ConditionalInstanceNorm(nn.Module):
             # kernel (float32 statistics) ran 14 times faster than var_mean over (H,W) of a
             # channels_last bf16 tensor; in training its backward ran 2 times slower.
             if x.shape[0] == 1:  # one pass: the style's scale and shift applied in the kernel
-                return F.group_norm(x, self.channels, scale.flatten(), shift.flatten(), self.eps)
+                # in x's dtype: CUDA's kernel refuses float32 parameters for a bf16 x
+                return F.group_norm(x, self.channels, scale.flatten().to(x.dtype),
+                                    shift.flatten().to(x.dtype), self.eps)
             normed = F.group_norm(x, self.channels, eps=self.eps)
             return torch.addcmul(shift.to(x.dtype), normed, scale.to(x.dtype))
         if self.fixed is not None:  # tiles: (x - mean) in float32, as group norm does

@@ -204,7 +204,8 @@ class FastPainter:
             boxes = tiling.tile_boxes(h, w, self.tile_size, self.tile_overlap)
             weights = tiling.tile_weights(h, w, self.tile_size, self.tile_overlap)
             for (top, left, bottom, right), weight in zip(boxes, weights):
-                out[..., top:bottom, left:right] += self._paint_box(image, (top, left, bottom, right)) * weight
+                painted = self._paint_box(image, (top, left, bottom, right))
+                out[..., top:bottom, left:right] += painted * weight.to(out.device)
         finally:
             self._set_fixed(None)
         return out

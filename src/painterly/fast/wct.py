@@ -208,7 +208,8 @@ def patch_bank(features: torch.Tensor, transform: ContentTransform | None = None
     squares = whitened.square().sum(dim=2)[None, None]
     norms = F.avg_pool2d(squares, size, stride)[0, 0].mul_(size * size).sqrt_().clamp_min_(1e-12)
     windows = whitened.unfold(0, size, stride).unfold(1, size, stride)  # (rows, cols, C, k, k)
-    keys = torch.empty(*windows.shape[:2], size, size, channels, dtype=torch.bfloat16)
+    keys = torch.empty(*windows.shape[:2], size, size, channels, dtype=torch.bfloat16,
+                       device=features.device)
     keys.copy_(windows.permute(0, 1, 3, 4, 2))  # then scaled in bf16: twice as fast as in fp32
     keys.view(norms.numel(), -1).mul_(norms.reciprocal().view(-1, 1).bfloat16())
     keys = keys.view(-1, size, size, channels).permute(0, 3, 1, 2)  # (L,C,k,k) channels_last
