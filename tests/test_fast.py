@@ -272,12 +272,14 @@ def test_training_writes_a_style_folder(tiny, photos, style_png, content_png, tm
 
 
 def test_training_lowers_the_loss(tiny, photos, style_png, tmp_path):
+    """Against the untrained network's loss (the first step's, taken before its update): at a
+    learning rate of 0.01 the first updates overshoot to 200 times that loss, and a mean over
+    the first steps would count the overshoot as the start."""
     seen = []
-    config = TrainConfig(**dict(TINY_TRAIN, steps=30, learning_rate=0.01))
+    config = TrainConfig(**dict(TINY_TRAIN, steps=60, learning_rate=0.001))
     train([style_png], photos, tmp_path / "out", config, extractor=tiny, callback=seen.append)
-    first = np.mean([p.losses["total"] for p in seen[:5]])
-    last = np.mean([p.losses["total"] for p in seen[-5:]])
-    assert last < 0.7 * first
+    untrained = seen[0].losses["total"]
+    assert np.mean([p.losses["total"] for p in seen[-10:]]) < 0.5 * untrained
 
 
 def _poisoned_objective(monkeypatch, bad_steps):
