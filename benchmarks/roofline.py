@@ -82,20 +82,36 @@ def gram_macs(features: dict, style_layers) -> int:
                if k in style_layers)
 
 
-def matmul_ceiling(dtype: torch.dtype, sides=(1024, 2048), repeat: int = 5) -> float:
-    """FLOP/s of the fastest of ``repeat`` (n,n) x (n,n) products in ``dtype``, over ``sides``."""
+def matmul_ceiling(dtype: torch.dtype, sides=(1024, 2048), repeat: int = 5,
+                   device: torch.device = torch.device("cpu")) -> float:
+    """FLOP/s of the fastest of ``repeat`` (n,n) x (n,n) products in ``dtype`` on ``device``,
+    over ``sides`` (a GPU needs sides of several thousand to reach its peak)."""
     rates = []
     for n in sides:
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
         torch.mm(a, b)
-        rates.append(2 * n**3 / min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeat)))
+        fastest = min(_seconds(lambda: torch.mm(a, b), device) for _ in range(repeat))
+        rates.append(2 * n**3 / fastest)
     return max(rates)
 
 
-def _seconds(fn) -> float:
+def _seconds(fn, device: torch.device = torch.device("cpu")) -> float:
+    """Wall seconds of fn(), with a GPU's queue drained before and after."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - start
+
+
+def step_flop(step: "ObjectiveStep") -> dict[str, int]:
+    """FLOP of one objective-and-gradient step: {"convolutions", "Gram products"}, each its
+    forward multiply-adds x 2 (backward to the input only, the same again) x 2 FLOP."""
+    image = step.photo.to(dtype=step.runtime.dtype, memory_format=step.runtime.memory_format)
+    convs, features = conv_macs(step.net, image, step.weights.layers)
+    return {"convolutions": 2 * 2 * convs,
+            "Gram products": 2 * 2 * gram_macs(features, step.weights.style)}
 
 
 def split_by_kind(step, repeat: int) -> dict[str, float]:
@@ -129,11 +145,8 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     print(f"load average before: {os.getloadavg()}; threads: {torch.get_num_threads()}")
     step = ObjectiveStep(args.content, args.style, args.size, "cpu", args.precision)
-    runtime, net, weights, photo = step.runtime, step.net, step.weights, step.photo
-    image = photo.to(dtype=runtime.dtype, memory_format=runtime.memory_format)
-    convs, features = conv_macs(net, image, weights.layers)
-    grams = gram_macs(features, weights.style)
-    flop = {"convolutions": 2 * 2 * convs, "Gram products": 2 * 2 * grams}
+    runtime, photo = step.runtime, step.photo
+    flop = step_flop(step)
     ceiling = matmul_ceiling(runtime.dtype)
     for _ in range(args.warmup):
         step()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# painterly on a GPU: every engine timed and scored in one run (benchmarks/device.py), sized to
-# finish in a few minutes on one GPU and to stop at 8.
+# painterly on a GPU: the CUDA tests (tests/test_cuda.py), then every engine timed and scored
+# in one run (benchmarks/device.py), sized to finish in a few minutes on one GPU and to stop
+# at 8.
 #
 # For a machine whose python3 already holds PyTorch with CUDA, numpy, Pillow, safetensors,
 # click and tqdm, but not the two packages painterly needs beyond those. Fetch their wheels
@@ -20,4 +21,5 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-timeout 480 python3 benchmarks/device.py --device cuda --out "$out" 2>&1 | tee "$out/report.md"
+timeout 120 python3 -m pytest -m cuda tests/test_cuda.py -p no:cacheprovider 2>&1 | tee "$out/tests.log" || true
+timeout 360 python3 benchmarks/device.py --device cuda --out "$out" 2>&1 | tee "$out/report.md"

@@ -72,12 +72,15 @@ def test_roofline_counts_multiply_adds_by_hand():
 def test_device_benchmark_runs_every_engine_on_the_cpu(tmp_path, capsys):
     # The GPU check (scripts/device_check.sh) runs this same code with --device cuda.
     benchmark("device").main(["--device", "cpu", "--size", "128", "--iterations", "2",
-                              "--fast-size", "128x72", "--repeat", "1", "--steps", "1",
-                              "--out", str(tmp_path)])
+                              "--step-sizes", "64,96", "--fast-sizes", "128x72,96x54",
+                              "--repeat", "1", "--steps", "1", "--out", str(tmp_path)])
     table = capsys.readouterr().out
-    assert table.count("\n| ") == 7  # two default runs, a step, two one-pass engines, training
+    # the header; two default runs, the ceiling, two steps, two fast frames, universal, training
+    assert table.count("\n| ") == 10
+    assert re.search(r"\| objective \+ gradient, 96x64 \| [0-9.]+ ms; [0-9.]+ TFLOP/s, [0-9]+% ", table)
     assert {p.name for p in tmp_path.glob("*.png")} == {
-        "stylize_auto.png", "stylize_fp32.png", "fast_style.png", "any_painting.png"}
+        "stylize_auto.png", "stylize_fp32.png", "fast_style_128x72.png", "fast_style_96x54.png",
+        "any_painting.png"}
 
 
 @pytest.mark.slow
