@@ -12,7 +12,7 @@ from PIL import Image
 from painterly.fast import FastPainter, FastStyles, StyleError, TrainConfig, load_styles, \
     save_styles, train
 from painterly.fast.network import ConditionalInstanceNorm, NetworkShape, TransformerNet, one_hot
-from painterly.fast.paint import load_mix, parse_style_spec
+from painterly.fast.paint import DEFAULT_TILE, ONE_PASS_SIDE, load_mix, parse_style_spec
 from painterly.devices import resolve_runtime
 from painterly.fast.train import CHECKPOINT, TrainingInterrupted
 
@@ -209,6 +209,17 @@ def test_tiles_with_the_whole_images_statistics_reproduce_it(style_folder, prese
                         preserve_color=preserve)
     tiled.statistics_edge = 200
     assert (tiled(image) - whole).abs().max() < (1e-4 if precision == "fp32" else 8 / 255)
+
+
+def test_with_no_tile_size_only_pictures_beyond_2048_px_are_tiled(style_folder):
+    styles, mix = load_mix([f"{style_folder}/a"])
+    painter, tiled = FastPainter(styles, mix), []
+    tile = painter._tiled
+    painter._tiled = lambda image: tiled.append(image.shape[-1]) or tile(image)
+    painter(torch.rand(1, 3, 40, ONE_PASS_SIDE))
+    painter(torch.rand(1, 3, 40, ONE_PASS_SIDE + 1))
+    assert ONE_PASS_SIDE == 2048 and tiled == [ONE_PASS_SIDE + 1]
+    assert painter.tile_size == DEFAULT_TILE
 
 
 def test_tiles_share_the_shrunk_images_statistics(style_folder):

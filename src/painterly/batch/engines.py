@@ -93,14 +93,13 @@ class FastEngine:
     def _painter(self, styles: tuple[str, ...], strength: float, preserve_color: str):
         from ..devices import resolve_runtime
         from ..fast import make_painter
-        from ..fast.paint import DEFAULT_TILE
 
         key = (styles, strength, preserve_color)
         if key not in self._painters:
             runtime = resolve_runtime(self.device, self.precision)
             self._painters[key] = make_painter(styles, strength=strength,
                                                preserve_color=preserve_color, runtime=runtime,
-                                               tile_size=self.tile_size or DEFAULT_TILE)
+                                               tile_size=self.tile_size)
         return self._painters[key]
 
     def __call__(self, item: Item) -> torch.Tensor:

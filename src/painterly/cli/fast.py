@@ -24,7 +24,7 @@ from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrup
 from ..fast import wct
 from ..fast.decoders import check_decoders
 from ..fast.network import MAX_DILATION
-from ..fast.paint import DEFAULT_TILE, MIN_SIDE, parse_style_spec
+from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
 from ..fast.photos import find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
@@ -53,8 +53,10 @@ from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options,
                    "(recolour the result to the photo's colours)")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp", "tif"]), default="png",
               show_default=True, help="file type of the outputs written into a folder")
-@click.option("--tile-size", type=click.IntRange(min=160), default=DEFAULT_TILE, show_default=True,
-              help="paint images larger than this on a side in tiles (flat memory, no seams)")
+@click.option("--tile-size", type=click.IntRange(min=160), default=None,
+              help="paint images larger than this on a side in tiles of this size (flat memory, "
+                   f"no seams)  [default: one pass up to {ONE_PASS_SIDE} px, then tiles of "
+                   f"{DEFAULT_TILE}; {DEFAULT_TILE} for paintings]")
 @runtime_options
 @output_options
 def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt, tile_size, device,

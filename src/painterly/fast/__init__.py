@@ -44,12 +44,13 @@ def _names_a_picture(path: Path) -> bool:
 
 
 def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color: str = "none",
-                 runtime: Runtime | None = None, tile_size: int = DEFAULT_TILE,
+                 runtime: Runtime | None = None, tile_size: int | None = None,
                  video: bool = False) -> FastPainter | PaintingPainter:
     """The one-pass engine for ``NAME|FOLDER|PICTURE[:WEIGHT]`` values: trained styles (blended
     by weight in their network), or picture files of paintings (universal style transfer at
     ``strength``; ``video``: painted for a clip's frames, see :class:`PaintingPainter`). Mixing
-    the two kinds is refused. Call the result on (B,3,H,W) in [0,1]."""
+    the two kinds is refused. Call the result on (B,3,H,W) in [0,1]. tile_size: see
+    :class:`FastPainter` (None: its default; DEFAULT_TILE for paintings)."""
     runtime = runtime or resolve_runtime()
     if not are_painting_files(styles):
         if strength != 1.0:
@@ -64,7 +65,7 @@ def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color
     if not sum(weight for _, weight in paintings) > 0:
         raise ValueError("style weights must have a positive sum")
     return PaintingPainter(paintings, strength=strength, preserve_color=preserve_color,
-                           runtime=runtime, tile_size=tile_size, video=video)
+                           runtime=runtime, tile_size=tile_size or DEFAULT_TILE, video=video)
 
 
 def fast_stylize(
@@ -76,7 +77,7 @@ def fast_stylize(
     preserve_color: str = "none",
     device: str = "auto",
     precision: str = "auto",
-    tile_size: int = DEFAULT_TILE,
+    tile_size: int | None = None,
 ) -> Image.Image:
     """Paint ``content`` in one pass; returns an RGB PIL image.
 
@@ -84,7 +85,8 @@ def fast_stylize(
     or one or several picture files of paintings (``PATH[:WEIGHT]``), painted with no training
     (Li et al. 2017) at ``strength`` in [0,1].
     size: long edge of the output (None: the photo's own size). Larger than ``tile_size``
-    pixels on a side, the image is painted in tiles (no seams, flat memory).
+    pixels on a side (None: 2048 px for trained styles, 1024 for paintings), the image is
+    painted in tiles (no seams, flat memory).
     For many photos, build one painter with :func:`make_painter` and call it on each.
     """
     if size is not None and (not isinstance(size, int) or size < 16):
