@@ -9,6 +9,7 @@ import torch
 
 from painterly.fast.decoders import (DECODER_LAYERS, Decoder, DecoderError, Decoders,
                                      load_decoders, save_decoders)
+from painterly.fast.paint import DEFAULT_TILE, ONE_PASS_SIDE
 from painterly.fast.wct import UniversalPainter, _moments, feature_stats, whiten_colour
 
 
@@ -266,6 +267,18 @@ def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)], video=True)
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)])
     assert shares == [0.0, wct.SWAP_SHARE]
+
+
+def test_with_no_tile_size_only_pictures_beyond_2048_px_are_tiled():
+    decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
+    painter, tiled = UniversalPainter(decoders, levels=("relu2_1", "relu1_1")), []
+    tile = painter._tiled
+    painter._tiled = lambda photo, *rest: tiled.append(photo.shape[-1]) or tile(photo, *rest)
+    styles = [(painter.style(torch.rand(1, 3, 40, 30)), 1.0)]
+    for width in (ONE_PASS_SIDE, ONE_PASS_SIDE + 1):
+        assert painter.paint(torch.rand(1, 3, 24, width), styles).shape[-1] == width
+    assert ONE_PASS_SIDE == 2048 and tiled == [ONE_PASS_SIDE + 1]
+    assert painter.tile_size == DEFAULT_TILE
 
 
 @pytest.mark.slow

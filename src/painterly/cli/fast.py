@@ -56,7 +56,7 @@ from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options,
 @click.option("--tile-size", type=click.IntRange(min=160), default=None,
               help="paint images larger than this on a side in tiles of this size (flat memory, "
                    f"no seams)  [default: one pass up to {ONE_PASS_SIDE} px, then tiles of "
-                   f"{DEFAULT_TILE}; {DEFAULT_TILE} for paintings]")
+                   f"{DEFAULT_TILE}]")
 @runtime_options
 @output_options
 def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt, tile_size, device,

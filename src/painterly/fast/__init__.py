@@ -19,7 +19,7 @@ from PIL import Image
 
 from .. import image_io
 from ..devices import Runtime, resolve_runtime
-from .paint import DEFAULT_TILE, FastPainter, load_mix, parse_style_spec
+from .paint import FastPainter, load_mix, parse_style_spec
 from .store import FastStyles, StyleError, bundled_styles, load_styles, save_styles, user_styles
 from .train import TrainConfig, TrainingInterrupted, TrainProgress, train
 from .wct import PaintingPainter, UniversalPainter
@@ -50,7 +50,7 @@ def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color
     by weight in their network), or picture files of paintings (universal style transfer at
     ``strength``; ``video``: painted for a clip's frames, see :class:`PaintingPainter`). Mixing
     the two kinds is refused. Call the result on (B,3,H,W) in [0,1]. tile_size: see
-    :class:`FastPainter` (None: its default; DEFAULT_TILE for paintings)."""
+    :class:`FastPainter` (None: one pass up to ONE_PASS_SIDE, tiles of DEFAULT_TILE beyond)."""
     runtime = runtime or resolve_runtime()
     if not are_painting_files(styles):
         if strength != 1.0:
@@ -65,7 +65,7 @@ def make_painter(styles: Sequence[str], *, strength: float = 1.0, preserve_color
     if not sum(weight for _, weight in paintings) > 0:
         raise ValueError("style weights must have a positive sum")
     return PaintingPainter(paintings, strength=strength, preserve_color=preserve_color,
-                           runtime=runtime, tile_size=tile_size or DEFAULT_TILE, video=video)
+                           runtime=runtime, tile_size=tile_size, video=video)
 
 
 def fast_stylize(
@@ -85,8 +85,8 @@ def fast_stylize(
     or one or several picture files of paintings (``PATH[:WEIGHT]``), painted with no training
     (Li et al. 2017) at ``strength`` in [0,1].
     size: long edge of the output (None: the photo's own size). Larger than ``tile_size``
-    pixels on a side (None: 2048 px for trained styles, 1024 for paintings), the image is
-    painted in tiles (no seams, flat memory).
+    pixels on a side (None: 2048 px, then tiles of 1024), the image is painted in tiles (no
+    seams, flat memory).
     For many photos, build one painter with :func:`make_painter` and call it on each.
     """
     if size is not None and (not isinstance(size, int) or size < 16):
