@@ -75,8 +75,8 @@ def test_device_benchmark_runs_every_engine_on_the_cpu(tmp_path, capsys):
                               "--step-sizes", "64,96", "--fast-sizes", "128x72,96x54",
                               "--repeat", "1", "--steps", "1", "--out", str(tmp_path)])
     table = capsys.readouterr().out
-    # the header; two default runs, the ceiling, two steps, two fast frames, universal, training
-    assert table.count("\n| ") == 10
+    # the header; three default runs, the ceiling, two steps, two fast frames, universal, training
+    assert table.count("\n| ") == 11
     assert re.search(r"\| objective \+ gradient, 96x64 \| [0-9.]+ ms; [0-9.]+ TFLOP/s, [0-9]+% ", table)
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "stylize_auto.png", "stylize_fp32.png", "fast_style_128x72.png", "fast_style_96x54.png",
