@@ -37,6 +37,14 @@ chelsea_cat --style woman_with_a_hat --size 2048` took 2.9 s and 0.83 GB in one 
 4.2 s and 0.98 GB in 1024 px tiles, and a 1920x1080 frame 0.63-0.70 s against 2.6-3.6 s
 (on an H200 the tiled frame took 86 ms, a 1024x576 one 10 ms). At 4096 px, tiles of 1024
 took 7.7 s and 1.4 GB, tiles of 2048 13.3 s and 3.2 GB."""
+
+
+def one_pass_side_and_tile(tile_size: int | None) -> tuple[int, int]:
+    """(the longest side painted in one pass, the tiles' side) for a painter's ``tile_size``:
+    a given size is both; None is ONE_PASS_SIDE and DEFAULT_TILE."""
+    return (ONE_PASS_SIDE, DEFAULT_TILE) if tile_size is None else (tile_size, tile_size)
+
+
 MIN_SIDE = 4 * MAX_DILATION + 1
 """The residual blocks, at a quarter of the picture, reflect ``dilation`` responses at each
 border: each side needs 9 pixels (3 responses) at a dilation of 2."""
@@ -160,8 +168,7 @@ class FastPainter:
     def __init__(self, styles: FastStyles, mix: torch.Tensor, *, runtime: Runtime | None = None,
                  tile_size: int | None = None, tile_overlap: int = 64,
                  preserve_color: PreserveColor = "none"):
-        self.one_pass_side = ONE_PASS_SIDE if tile_size is None else tile_size
-        tile_size = DEFAULT_TILE if tile_size is None else tile_size
+        self.one_pass_side, tile_size = one_pass_side_and_tile(tile_size)
         if preserve_color not in ("none", "luminance", "histogram"):
             raise ValueError(f"preserve_color must be none, luminance or histogram; got {preserve_color!r}")
         if tile_size < 2 * tile_overlap + 32:

@@ -31,7 +31,7 @@ from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
 from ..optimize import prepare_extractor, run_network
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
-from .paint import DEFAULT_TILE, ONE_PASS_SIDE
+from .paint import one_pass_side_and_tile
 
 MIN_SIDE = 16
 """Smallest side, in pixels, of a picture to paint or take a painting's statistics from:
@@ -322,9 +322,9 @@ class UniversalPainter:
     ``painter.style(painting)`` computes a painting's statistics once (reuse them for many
     photos or frames); ``painter.paint(photo, [(stats, weight), ...], strength)`` paints.
     Images are (1,3,H,W) float in [0,1], any H and W of at least 16 pixels. Pictures larger
-    than ``tile_size`` on a side (None: ONE_PASS_SIDE) are painted in overlapping tiles (of
-    DEFAULT_TILE for None) that all use the whitening of the whole picture (shrunk to one
-    tile), so memory stays flat and no seam appears.
+    than ``tile_size`` on a side (None: paint.ONE_PASS_SIDE) are painted in overlapping
+    tiles (of paint.DEFAULT_TILE for None) that all use the whitening of the whole picture
+    (shrunk to one tile), so memory stays flat and no seam appears.
     swap_share: SWAP_SHARE, or 0 for plain WCT (steadier from one video frame to the next:
     the swap's choice of patches changes with small changes of the picture).
     """
@@ -336,8 +336,7 @@ class UniversalPainter:
         # As the fast styles (paint.ONE_PASS_SIDE): a 1920x1080 photo took 12.0 s and 1.83 GB
         # in one pass on a 2-core Xeon, 26.3 s and 1.33 GB in 1024 px tiles; 2048x1365 16.5 s
         # and 2.25 GB against 39.1 s and 1.54 GB.
-        self.one_pass_side = ONE_PASS_SIDE if tile_size is None else tile_size
-        tile_size = DEFAULT_TILE if tile_size is None else tile_size
+        self.one_pass_side, tile_size = one_pass_side_and_tile(tile_size)
         if tile_size < 2 * tile_overlap + 32:
             raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
         self.runtime = runtime or resolve_runtime("auto", "fp32")
