@@ -84,7 +84,7 @@ def _opened(path: Path) -> Iterator[av.container.InputContainer]:
     try:
         if _is_still_picture(container):
             raise StillPicture(f"cannot read {_q(path)}: it is a still picture, not a video; paint "
-                             "it with `painterly PHOTO` or `painterly fast PHOTO`")
+                             "it with `painterly stylize` or `painterly fast`")
         if not container.streams.video:
             raise VideoError(f"cannot read {_q(path)}: it has no video stream")
         yield container
