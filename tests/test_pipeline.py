@@ -173,3 +173,19 @@ def test_real_vgg19_end_to_end(bundled_images):
     image = stylize(bundled_images["content"], bundled_images["style"], config, callback=seen.append)
     assert image.size[0] == 64 or image.size[1] == 64
     assert seen[-1].losses["style"] < seen[0].losses["style"] / 2
+
+
+def test_coarse_scales_leave_out_style_layers_whose_grid_is_too_small(monkeypatch):
+    """relu5_1 (16 px a response) sits out the 128 px first scale and joins at 256 px."""
+    seen = []
+    real = pipeline._optimize_stage
+
+    def recording(net, image, content, styles, guides, weights, *rest, **kw):
+        seen.append((max(content.shape[-2:]), sorted(weights.style)))
+        return real(net, image, content, styles, guides, weights, *rest, **kw)
+
+    monkeypatch.setattr(pipeline, "_optimize_stage", recording)
+    config = StyleConfig(**{**TINY, "size": 256, "scales": 2, "iterations": 1,
+                            "style_layers": ("relu1_1", "relu5_1")})
+    stylize(gradient(192, 256), stripes(192, 256), config, extractor=random_vgg_like((4,) * 5))
+    assert seen == [(128, ["relu1_1"]), (256, ["relu1_1", "relu5_1"])]

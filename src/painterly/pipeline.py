@@ -7,6 +7,7 @@ progress; each part lives in its own module.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 import math
@@ -256,14 +257,22 @@ def _run_schedule(net, content, styles, weights, config, runtime, callback, plan
         guides_s = None if guides is None else resize_guides(guides, tuple(content_s.shape[-2:]))
         temporal_s = None if temporal is None else temporal.resized(tuple(content_s.shape[-2:]))
         try:
-            image = _optimize_stage(net, image, content_s, styles_s, guides_s, weights, config,
-                                    runtime, stage, report.step, temporal_s)
+            image = _optimize_stage(net, image, content_s, styles_s, guides_s,
+                                    _weights_at(weights, stage.long_edge, index == len(plans)),
+                                    config, runtime, stage, report.step, temporal_s)
         except KeyboardInterrupt:
             done += report.done
             raise Interrupted(image_io.tensor_to_pil(report.latest(image)) if done else None,
                               steps=done) from None
         done += report.done
     return image
+
+
+def _weights_at(weights: LossWeights, long_edge: int, final: bool) -> LossWeights:
+    """The loss weights at one scale: coarse scales leave out style layers whose response grid
+    is too small to describe texture rather than composition (``multiscale.MIN_STYLE_GRID``)."""
+    kept = multiscale.style_layers_at(weights.style, long_edge, final=final)
+    return dataclasses.replace(weights, style={k: weights.style[k] for k in kept})
 
 
 def _shrunk(painting: torch.Tensor, scale: float, short: int) -> int:
