@@ -28,12 +28,9 @@ MIN_STYLE_GRID = 16
 """At a coarser scale, a style layer takes part only where its responses are at least this many
 across the long edge: relu5_1 (one response per 16 pixels) joins at 256 px, not at the 128 px
 first scale. A departure from Gatys et al. (2017), who match every style layer at every
-scale. On an 8-response grid relu5_1's Gram matrix describes the painting's composition, and
-the first scale paints it over the photo (the Great Wave's curl over the astronaut's face,
-the Starry Night's moon on the cat's cheek), which the finer scales cannot undo. On the two
-tuning pairs at 512 px this kept the face and scored within 3% on style and 1-2% closer to
-the photo, by both of ``benchmarks/quality.py``'s judges (see the README's "Time to a good
-picture")."""
+scale: on an 8-response grid relu5_1's Gram matrix describes the painting's composition, and
+the first scale painted it over the photo (the Great Wave's curl over the astronaut's face),
+which the finer scales cannot undo. Measured in the README's "relu5_1 joins at 256 px"."""
 
 
 def style_layers_at(layers: Iterable[str], long_edge: int, *, final: bool) -> list[str]:
