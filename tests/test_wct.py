@@ -68,10 +68,9 @@ def test_the_painter_whitens_every_level_with_the_ridge(monkeypatch):
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 80, 80))  # relu4_1 10 x 10: patches to swap
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)])
-    # relu4_1 at half size (too small to swap), relu4_1 (its features and their swap),
-    # relu3_1, relu2_1; the painting's patches take theirs from the painting's own covariance
-    # (test_patch_bank_keys_...)
-    assert ridges == [wct.WHITENING_RIDGE] * 5 and wct.WHITENING_RIDGE == 0.1
+    # relu4_1 (its features and their swap), relu3_1, relu2_1; the painting's patches take
+    # theirs from the painting's own covariance (test_patch_bank_keys_...)
+    assert ridges == [wct.WHITENING_RIDGE] * 4 and wct.WHITENING_RIDGE == 0.1
 
 
 def test_strength_zero_keeps_the_content_features():
@@ -158,8 +157,7 @@ def test_relu2_1_moves_seven_tenths_as_far_as_the_strength_asks(monkeypatch):
     torch.manual_seed(0)
     stats = painter.style(torch.rand(1, 3, 48, 64))
     painter.paint(torch.rand(1, 3, 48, 64), [(stats, 1.0)], strength=0.8)
-    # relu4_1 at half size, then at full size, relu3_1, relu2_1
-    assert strengths == pytest.approx([0.8, 0.8, 0.8, 0.56])
+    assert strengths == pytest.approx([0.8, 0.8, 0.56])  # relu4_1, relu3_1, relu2_1
 
 
 def test_style_swap_rebuilds_a_painting_from_its_own_patches():
@@ -260,7 +258,7 @@ def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):
 
     class Recording:
         def __init__(self, **options):
-            shares.append((options["swap_share"], options["coarse_scale"]))
+            shares.append(options["swap_share"])
 
         def style(self, painting):
             return {}
@@ -268,51 +266,7 @@ def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):
     monkeypatch.setattr(wct, "UniversalPainter", Recording)
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)], video=True)
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)])
-    assert shares == [(0.0, None), (wct.SWAP_SHARE, wct.COARSE_SCALE)]
-
-
-def test_the_deepest_level_is_painted_first_at_half_size(monkeypatch):
-    import painterly.fast.wct as wct
-
-    moves = []
-    real = wct.UniversalPainter._move
-
-    def recording(self, layer, features, pairs, strength, fixed, transforms, key=None):
-        moves.append((key or layer, tuple(features.shape[-2:])))
-        return real(self, layer, features, pairs, strength, fixed, transforms, key)
-
-    monkeypatch.setattr(wct.UniversalPainter, "_move", recording)
-    decoders = Decoders({layer: Decoder(layer) for layer in DECODER_LAYERS})
-    torch.manual_seed(0)
-    painter = UniversalPainter(decoders, levels=("relu4_1", "relu3_1"))
-    assert painter.coarse_scale == wct.COARSE_SCALE == 0.5
-    painting = torch.rand(1, 3, 64, 96)
-    stats = painter.style(painting)
-    # the painting's statistics at half size (relu4_1 of 32 x 48 px: 4 x 6 responses)
-    half = torch.nn.functional.interpolate(painting, size=(32, 48), mode="area")
-    mean = wct._moments(painter._encode(half, ["relu4_1"])["relu4_1"])[0]
-    assert torch.equal(stats["relu4_1@coarse"].mean, mean)
-    assert not torch.allclose(stats["relu4_1"].mean, mean)
-    out = painter.paint(torch.rand(1, 3, 80, 112), [(stats, 1.0)])
-    assert out.shape == (1, 3, 80, 112) and 0 <= out.min() and out.max() <= 1
-    assert moves == [("relu4_1@coarse", (5, 7)), ("relu4_1", (10, 14)), ("relu3_1", (20, 28))]
-    # without the pass (or with statistics taken without it): the levels alone
-    plain = UniversalPainter(decoders, levels=("relu4_1", "relu3_1"), coarse_scale=None)
-    plain_stats = plain.style(torch.rand(1, 3, 64, 96))
-    assert "relu4_1@coarse" not in plain_stats
-    moves.clear()
-    painter.paint(torch.rand(1, 3, 80, 112), [(plain_stats, 1.0)])
-    assert moves == [("relu4_1", (10, 14)), ("relu3_1", (20, 28))]
-    # in tiles, the pass is made once, on the whole picture, and the tiles start from it
-    tiled = UniversalPainter(decoders, levels=("relu4_1", "relu3_1"), tile_size=160,
-                             tile_overlap=64)
-    moves.clear()
-    assert tiled.paint(torch.rand(1, 3, 80, 200), [(stats, 1.0)]).shape == (1, 3, 80, 200)
-    assert moves[0] == ("relu4_1@coarse", (5, 13))
-    assert [key for key, _ in moves].count("relu4_1@coarse") == 1
-    for bad in (1.0, -0.5, 2):
-        with pytest.raises(ValueError, match="coarse_scale"):
-            UniversalPainter(decoders, coarse_scale=bad)
+    assert shares == [0.0, wct.SWAP_SHARE]
 
 
 def test_with_no_tile_size_only_pictures_beyond_2048_px_are_tiled():
@@ -349,12 +303,8 @@ def test_painter_keeps_the_photos_size_and_range():
 def test_tiles_with_the_whole_pictures_whitening_reproduce_the_whole_picture():
     torch.manual_seed(0)
     decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
-    # no coarse pass: at half size each response reaches twice as far, beyond these margins
-    # (test_tiles_swap_as_the_whole_picture_does has it, with the default margin)
-    whole = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=256,
-                             coarse_scale=None)
-    tiled = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=64, tile_overlap=16,
-                             coarse_scale=None)
+    whole = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=256)
+    tiled = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"), tile_size=64, tile_overlap=16)
     tiled.statistics_edge = 256  # whiten with the whole picture's statistics, not a shrunk copy
     photo = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 7), size=(96, 140), mode="bilinear")
     stats = whole.style(torch.rand(1, 3, 40, 40))

@@ -75,9 +75,6 @@ and 1 took the median content loss from 0.94 to 0.93, 0.90, 0.86 and 0.80, for s
 them (medians 2.20 → 2.11 and 1.01 → 0.96; content lower on all 15)."""
 RELATIVE_EIGEN_FLOOR = 1e-5
 """Eigenvalues below this fraction of the largest are treated as zero (no division by them)."""
-COARSE = "@coarse"
-"""Suffix of the key under which :meth:`UniversalPainter.style` keeps the deepest level's
-statistics at COARSE_SCALE (``"relu4_1@coarse"``)."""
 SWAP_LEVEL = "relu4_1"
 """The level whose move is partly a style swap (see SWAP_SHARE)."""
 SWAP_SHARE = 0.3
@@ -114,25 +111,6 @@ ninth of the keys) and gives most of the gain; at s = 0.4 and 0.5 with 5x5 patch
 0.89 and 1.92 / 0.91, so the share stays."""
 SWAP_STRIDE = 3
 """See SWAP_PATCH."""
-COARSE_SCALE = 0.5
-"""Before the levels, the deepest one is painted once on the photo shrunk to this scale, with
-the painting's statistics taken at the same scale (None or 0: no such pass). Its picture,
-enlarged, plus the band of the photo's detail that the smaller size cannot hold (one level
-of a Laplacian pyramid, as the optimiser's scales do), is what the full-size levels start
-from: coarse to fine in size as well as in depth, as Gatys et al. (2017) paint large
-pictures. At half size each relu4_1 response sees twice as much of the picture, so the
-painting's larger structures are carried, which one level at full size cannot reach.
-
-On 24 tuning pairs (the photos astronaut, rocket, camera and coffee with the six paintings
-of docs/universal.md's 24-pair set; 512 px, painterly's fp32 objective, medians, style /
-content, then the style terms relu1_1 to relu5_1): without the pass 1.73 / 0.85 (0.61 /
-0.31 / 0.94 / 1.51 / 5.40); with it at half size 1.40 / 1.06 (0.53 / 0.23 / 0.72 / 1.12 /
-4.28), every layer's term lower; moved half-way, 1.55 / 0.98 (0.53 / 0.26 / 0.79 / 1.29 /
-4.69); at 0.7 of the size, 1.46 / 1.02. It buys style with the photo at about the same rate
-at either share, and the full move paints more of the painting. It adds a quarter of the
-relu4_1 level's time. Instead of the full-size relu4_1 level (relu4_1 at 0.7 of the size,
-then relu3_1 and relu2_1), it gave the picture of the levels alone in two thirds of their
-time: 1.72 / 0.86."""
 
 
 @dataclass(frozen=True)
@@ -349,13 +327,12 @@ class UniversalPainter:
     (shrunk to one tile), so memory stays flat and no seam appears.
     swap_share: SWAP_SHARE, or 0 for plain WCT (steadier from one video frame to the next:
     the swap's choice of patches changes with small changes of the picture).
-    coarse_scale: COARSE_SCALE, or None for no pass of the deepest level at a smaller size.
     """
 
     def __init__(self, decoders: Decoders | None = None, extractor: FeatureExtractor | None = None,
                  runtime: Runtime | None = None, levels: Sequence[str] | None = None,
                  tile_size: int | None = None, tile_overlap: int = 64,
-                 swap_share: float = SWAP_SHARE, coarse_scale: float | None = COARSE_SCALE):
+                 swap_share: float = SWAP_SHARE):
         # As the fast styles (paint.ONE_PASS_SIDE): a 1920x1080 photo took 12.0 s and 1.83 GB
         # in one pass on a 2-core Xeon, 26.3 s and 1.33 GB in 1024 px tiles; 2048x1365 16.5 s
         # and 2.25 GB against 39.1 s and 1.54 GB.
@@ -377,9 +354,6 @@ class UniversalPainter:
         self.levels = tuple(levels)
         self.tile_size, self.tile_overlap = tile_size, tile_overlap
         self.swap_share = swap_share
-        if coarse_scale is not None and not 0 <= coarse_scale < 1:
-            raise ValueError(f"coarse_scale must be from 0 to 1 (not 1), got {coarse_scale!r}")
-        self.coarse_scale = coarse_scale or None
         self.statistics_edge = tile_size  # long edge of the picture the tiles' whitening is from
         deepest = max(self.levels, key=extractor.names.index)
         device, dtype = self.runtime.device, self.runtime.dtype
@@ -398,15 +372,9 @@ class UniversalPainter:
         """painting (1,3,h,w) in [0,1] -> its statistics at every level."""
         _check_side(painting, "painting")
         features = self._encode(_pad_to_multiple(painting.float(), 8), self.levels)
-        stats = {layer: self._stats(layer, features[layer]) for layer in self.levels}
-        if self.coarse_scale:
-            deepest = self.levels[0]
-            small = _pad_to_multiple(_scaled(painting.float(), self.coarse_scale), 8)
-            stats[deepest + COARSE] = self._stats(deepest, self._encode(small, [deepest])[deepest])
-        return stats
-
-    def _stats(self, layer: str, features: torch.Tensor) -> FeatureStats:
-        return feature_stats(features, patches=layer == SWAP_LEVEL and self.swap_share > 0)
+        return {layer: feature_stats(features[layer],
+                                     patches=layer == SWAP_LEVEL and self.swap_share > 0)
+                for layer in self.levels}
 
     @torch.inference_mode()
     def paint(self, photo: torch.Tensor, styles: Sequence[tuple[dict[str, FeatureStats], float]],
@@ -435,68 +403,39 @@ class UniversalPainter:
 
     def _levels(self, photo: torch.Tensor, pairs, strength: float,
                 fixed: dict[str, ContentTransform] | None = None,
-                record: dict[str, ContentTransform] | None = None,
-                coarse: bool = True) -> torch.Tensor:
-        """Coarse to fine, in size (the coarse pass, if ``coarse`` and the paintings have its
-        statistics) and over the levels: encode, transform, decode. fixed: each level's
+                record: dict[str, ContentTransform] | None = None) -> torch.Tensor:
+        """Coarse to fine over the levels: encode, transform, decode. fixed: each level's
         content transform to use instead of the picture's own; record: filled with them."""
+        image = _pad_to_multiple(photo, 8)
         transforms = {} if record is None else record
-        image = photo
-        if coarse and self._has_coarse(pairs):
-            image = self._coarse(photo, pairs, strength, fixed, transforms)
         for layer in self.levels:
-            image = self._level(layer, layer, image, pairs, strength, fixed, transforms)
-        return image
-
-    def _has_coarse(self, pairs) -> bool:
-        return bool(self.coarse_scale) and all(self.levels[0] + COARSE in stats
-                                               for stats, _ in pairs)
-
-    def _coarse(self, photo: torch.Tensor, pairs, strength: float,
-                fixed: dict[str, ContentTransform] | None,
-                transforms: dict[str, ContentTransform]) -> torch.Tensor:
-        """The deepest level painted at ``coarse_scale`` (COARSE_SCALE), enlarged back to the
-        photo's (1,3,H,W) size, plus the photo's detail that the smaller size lacks."""
-        small = _scaled(photo, self.coarse_scale)
-        painted = self._level(self.levels[0], self.levels[0] + COARSE, small, pairs, strength,
-                              fixed, transforms)
-        detail = photo - _enlarged(small, photo)
-        return (_enlarged(painted, photo) + detail).clamp_(0, 1)
-
-    def _level(self, layer: str, key: str, image: torch.Tensor, pairs, strength: float,
-               fixed: dict[str, ContentTransform] | None,
-               transforms: dict[str, ContentTransform]) -> torch.Tensor:
-        """Encode (1,3,H,W) to ``layer``, move it with the paintings' statistics ``key``,
-        decode: (1,3,H,W) in [0,1]."""
-        features = self._encode(_pad_to_multiple(image, 8), [layer])[layer]
-        moved = self._move(layer, features, pairs, strength * LEVEL_SHARES.get(key, 1.0),
-                           fixed, transforms, key)
-        moved = moved.to(self.runtime.dtype, memory_format=self.runtime.memory_format)
-        decoded = self.decoders[layer](moved).float().clamp_(0, 1)
-        return decoded[..., :image.shape[-2], :image.shape[-1]]
+            features = self._encode(image, [layer])[layer]
+            moved = self._move(layer, features, pairs, strength * LEVEL_SHARES.get(layer, 1.0),
+                               fixed, transforms)
+            moved = moved.to(self.runtime.dtype, memory_format=self.runtime.memory_format)
+            image = self.decoders[layer](moved).float().clamp_(0, 1)
+        return image[..., :photo.shape[-2], :photo.shape[-1]]
 
     def _move(self, layer: str, features: torch.Tensor, pairs, strength: float,
               fixed: dict[str, ContentTransform] | None,
-              transforms: dict[str, ContentTransform], key: str | None = None) -> torch.Tensor:
-        """One level's features (1,C,h,w) moved towards the paintings' statistics ``key``
-        (default: ``layer``): WCT, and at SWAP_LEVEL partly the WCT of their style swap. The
-        content transforms come from ``fixed`` (keyed by key, and key + ":swap" for the
-        swapped features) when given, and are recorded in ``transforms``."""
-        key = key or layer
+              transforms: dict[str, ContentTransform]) -> torch.Tensor:
+        """One level's features (1,C,h,w) moved towards the paintings: WCT, and at SWAP_LEVEL
+        partly the WCT of their style swap. The content transforms come from ``fixed`` (keyed
+        by layer, and layer + ":swap" for the swapped features) when given, and are recorded
+        in ``transforms``."""
+        def transform(key: str, rows: torch.Tensor) -> ContentTransform:
+            transforms[key] = (fixed[key] if fixed is not None
+                               else _rows_transform(rows, WHITENING_RIDGE))
+            return transforms[key]
 
-        def transform(name: str, rows: torch.Tensor) -> ContentTransform:
-            transforms[name] = (fixed[name] if fixed is not None
-                                else _rows_transform(rows, WHITENING_RIDGE))
-            return transforms[name]
-
-        styles = [(stats[key], weight) for stats, weight in pairs]
+        styles = [(stats[layer], weight) for stats, weight in pairs]
         swap = (layer == SWAP_LEVEL and self.swap_share > 0
                 and all(stats.patches is not None for stats, _ in styles)
                 and min(features.shape[-2:]) > SWAP_PATCH // 2  # room for reflection
-                and (fixed is None or key + ":swap" in fixed))  # as the whole picture did
+                and (fixed is None or layer + ":swap" in fixed))  # as the whole picture did
         share = 1 - self.swap_share if swap else 1.0
         rows = _rows(features)  # one float32 copy, shared by every product below
-        own = transform(key, rows)
+        own = transform(layer, rows)
         # α((1-s) WCT(f) + s WCT(swap(f))) + (1-α) f: all but the swap's part is one affine
         # map of f, so one matrix product.
         plain = _blend(_wct_affine(own, styles), strength * share, 1 - strength)
@@ -505,26 +444,20 @@ class UniversalPainter:
             whitened = _whiten(features, own, rows)
             swapped = _rows(sum(weight * style_swap(whitened, stats.patches, self.runtime.dtype)
                                 for stats, weight in styles))
-            swapped_wct = _wct_affine(transform(key + ":swap", swapped), styles)
+            swapped_wct = _wct_affine(transform(layer + ":swap", swapped), styles)
             moved.add_(_apply(swapped, *swapped_wct), alpha=strength * self.swap_share)
         return _unrows(moved, features)
 
     def _tiled(self, photo: torch.Tensor, pairs, strength: float) -> torch.Tensor:
         """Tiles with ``tile_overlap`` context on each side, starting on the 8-pixel grid of
         relu4_1, cross-faded (``tiling.tile_weights``); every tile whitens with the
-        transforms of the whole picture shrunk to one tile. The coarse pass is made once,
-        on the whole picture, where its smaller size fits one pass (pictures up to twice
-        ``one_pass_side``; larger ones are painted without it): in tiles, its responses
-        would reach beyond the tiles' margins."""
+        transforms of the whole picture shrunk to one tile."""
         h, w = photo.shape[-2:]
-        if (self._has_coarse(pairs)
-                and max(h, w) * self.coarse_scale <= self.one_pass_side):
-            photo = self._coarse(photo, pairs, strength, None, {})
         scale = min(1.0, self.statistics_edge / max(h, w))
         small_size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
         small = photo if scale == 1.0 else F.interpolate(photo, size=small_size, mode="area")
         whole: dict[str, ContentTransform] = {}
-        self._levels(small, pairs, strength, record=whole, coarse=False)
+        self._levels(small, pairs, strength, record=whole)
         out = torch.zeros_like(photo)
         boxes = tiling.tile_boxes(h, w, self.tile_size, self.tile_overlap)
         weights = tiling.tile_weights(h, w, self.tile_size, self.tile_overlap)
@@ -532,8 +465,7 @@ class UniversalPainter:
         for (top, left, bottom, right), weight in zip(boxes, weights):
             y0, x0 = (max(0, top - margin) // 8) * 8, (max(0, left - margin) // 8) * 8
             y1, x1 = min(h, bottom + margin), min(w, right + margin)
-            painted = self._levels(photo[..., y0:y1, x0:x1], pairs, strength, fixed=whole,
-                                   coarse=False)
+            painted = self._levels(photo[..., y0:y1, x0:x1], pairs, strength, fixed=whole)
             out[..., top:bottom, left:right] += painted[..., top - y0:bottom - y0,
                                                         left - x0:right - x0] * weight.to(out)
         return out
@@ -559,18 +491,6 @@ def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
 
 
-def _scaled(image: torch.Tensor, scale: float) -> torch.Tensor:
-    """(1,3,H,W) shrunk by ``scale`` (area averaging), never below MIN_SIDE on a side."""
-    h, w = image.shape[-2:]
-    size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
-    return F.interpolate(image, size=size, mode="area")
-
-
-def _enlarged(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(1,3,h,w) enlarged (bilinear) to the size of ``like`` (1,3,H,W)."""
-    return F.interpolate(image, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
-
 def _check_preserve(mode: str) -> None:
     if mode not in ("none", "luminance", "histogram"):
         raise ValueError(f"preserve_color must be none, luminance or histogram; got {mode!r}")
@@ -593,8 +513,7 @@ class PaintingPainter:
     its long edge before its statistics are taken. ``painter(image)``: (B,3,H,W) in [0,1]
     -> (B,3,H,W) float32 in [0,1] on the CPU. video: frames of a clip, painted without the
     style swap (``UniversalPainter``'s swap_share 0), which doubled the flicker of each frame
-    painted alone on the README's real clip, and without the coarse pass (COARSE_SCALE),
-    whose flicker has not been measured.
+    painted alone on the README's real clip.
     """
 
     def __init__(self, paintings: Sequence[tuple[torch.Tensor, float]], *, strength: float = 1.0,
@@ -605,8 +524,7 @@ class PaintingPainter:
             raise ValueError(f"strength must be between 0 and 1, got {strength!r}")
         _check_preserve(preserve_color)
         self.universal = universal or UniversalPainter(runtime=runtime, tile_size=tile_size,
-                                                       swap_share=0.0 if video else SWAP_SHARE,
-                                                       coarse_scale=None if video else COARSE_SCALE)
+                                                       swap_share=0.0 if video else SWAP_SHARE)
         self.strength, self.preserve_color = strength, preserve_color
         self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
                        for image, weight in paintings]
