@@ -82,6 +82,15 @@ def test_strength_zero_and_one_give_different_pictures(client):
     assert keep.tobytes() != move.tobytes()
 
 
+def test_preview_paints_the_levels_painterly_fast_paints_where_the_network_has_them(tmp_path,
+                                                                                  random_decoders):
+    """The test network has relu1_1 and relu2_1; of painterly fast's levels only relu2_1."""
+    app = make_app(tmp_path)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        picture(preview(client, size=32))
+    assert app.state.universal._painter.levels == ("relu2_1",)
+
+
 @pytest.mark.parametrize("colours", ["none", "luminance", "histogram"])
 def test_every_colour_choice_paints(client, colours):
     assert picture(preview(client, preserve_color=colours, size=32)).size[0] == 32

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from .. import image_io
 from ..devices import Runtime
 from ..fast.decoders import DECODER_LAYERS, DecoderError, check_decoders, load_decoders
-from ..fast.wct import MIN_SIDE, FeatureStats, UniversalPainter
+from ..fast.wct import DEFAULT_LEVELS, MIN_SIDE, FeatureStats, UniversalPainter
 from ..models.layers import BLOCKS
 from ..models.vgg import FeatureExtractor
 from .fast_views import FastError, parse_colours, parse_edge
@@ -138,7 +138,9 @@ class UniversalStudio:
                 decoders = load_decoders()
             except DecoderError as exc:  # present but unreadable: the installation is broken
                 raise FastError(" ".join(str(exc).split()), status=500) from None
-            levels = [layer for layer in self._levels() if layer in decoders.nets]
+            available = [layer for layer in self._levels() if layer in decoders.nets]
+            # The levels `painterly fast` paints with, where the encoder has them.
+            levels = [layer for layer in DEFAULT_LEVELS if layer in available] or available
             self._painter = UniversalPainter(decoders, self._network(), self.runtime,
                                              levels=levels)
             log.info("loaded the universal style transfer engine in %.2f s",
