@@ -12,7 +12,8 @@ from PIL import Image
 from painterly.fast import FastPainter, FastStyles, StyleError, TrainConfig, load_styles, \
     save_styles, train
 from painterly.fast.network import ConditionalInstanceNorm, NetworkShape, TransformerNet, one_hot
-from painterly.fast.paint import DEFAULT_TILE, ONE_PASS_SIDE, load_mix, parse_style_spec
+from painterly.fast.paint import DEFAULT_TILE, MIN_PAINT_EDGE, ONE_PASS_SIDE, load_mix, \
+    parse_style_spec
 from painterly.devices import resolve_runtime
 from painterly.fast.train import CHECKPOINT, TrainingInterrupted
 
@@ -204,11 +205,24 @@ def test_tiles_with_the_whole_images_statistics_reproduce_it(style_folder, prese
     styles, mix = load_mix([f"{style_folder}/b"])
     image = torch.nn.functional.interpolate(torch.rand(1, 3, 30, 40), size=(150, 200),
                                             mode="bilinear")
-    whole = FastPainter(styles, mix, runtime=runtime, tile_size=1024, preserve_color=preserve)(image)
+    whole = FastPainter(styles, mix, runtime=runtime, tile_size=1024, preserve_color=preserve,
+                        min_edge=None)(image)
     tiled = FastPainter(styles, mix, runtime=runtime, tile_size=96, tile_overlap=32,
                         preserve_color=preserve)
     tiled.statistics_edge = 200
     assert (tiled(image) - whole).abs().max() < (1e-4 if precision == "fp32" else 8 / 255)
+
+
+def test_small_pictures_are_painted_at_the_minimum_edge_and_shrunk_back(style_folder):
+    styles, mix = load_mix([f"{style_folder}/a"])
+    image = torch.rand(2, 3, 96, 128)
+    for min_edge, painted_at in ((MIN_PAINT_EDGE, (384, 512)), (None, (96, 128))):
+        painter, shapes = FastPainter(styles, mix, min_edge=min_edge), []
+        run = painter._run
+        painter._run = lambda x: shapes.append(tuple(x.shape[-2:])) or run(x)
+        out = painter(image)
+        assert shapes == [painted_at] and out.shape == image.shape
+        assert 0 <= out.min() and out.max() <= 1
 
 
 def test_with_no_tile_size_only_pictures_beyond_2048_px_are_tiled(style_folder):

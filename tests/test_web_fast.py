@@ -221,6 +221,17 @@ def test_a_frame_is_painted_and_sent_back_as_jpeg(client):
         assert decoded(frame(client, data, kind + "; charset=binary")).size == (30, 20)
 
 
+def test_frames_are_painted_at_their_own_size_and_fast_mode_small_pictures_enlarged(client):
+    """Live frames cost what their size does; Fast mode paints small pictures as the CLI does
+    (fast.paint.MIN_PAINT_EDGE)."""
+    frame(client, jpeg_bytes(64, 48))
+    fast = client.app.state.fast
+    live = [p for key, p in fast._painters.items() if key[-1]]
+    assert [p.min_edge for p in live] == [None]
+    style = fast.styles()[0]
+    assert fast.painter(style, "none").min_edge == fast_views.MIN_PAINT_EDGE
+
+
 def test_frame_limits_on_bytes_and_pixels(tmp_path, style_folder):
     limits = FastLimits(max_frame_bytes=20_000, max_frame_pixels=64 * 64, frame_edge=48,
                         max_frame_edge=64)

@@ -48,6 +48,15 @@ def one_pass_side_and_tile(tile_size: int | None) -> tuple[int, int]:
 MIN_SIDE = 4 * MAX_DILATION + 1
 """The residual blocks, at a quarter of the picture, reflect ``dilation`` responses at each
 border: each side needs 9 pixels (3 responses) at a dilation of 2."""
+MIN_PAINT_EDGE = 512
+"""Pictures whose long side is shorter are enlarged to it (bicubic), painted, and shrunk back
+(antialiased). The bundled network learnt its strokes on photos 320 to 1024 px long (its
+config's ``photo_edge``), so painted directly at 256 px its strokes are as large as the cat's
+eyes and the photo is lost. On 15 pairs at 256 px (held-out photos chelsea,
+friends_by_Aitzol_Berasategi and leuvenA; starry_night, great_wave, the_scream,
+composition_vii, woman_with_a_hat), painterly's fp32 objective at the output size, medians:
+style 1.448 and content 1.269 painted directly, 1.419 and 1.057 this way; at 320 px, 1.114 /
+1.229 against 1.110 / 1.163."""
 PreserveColor = str  # "none" | "luminance" | "histogram"
 
 
@@ -162,12 +171,13 @@ class FastPainter:
     of DEFAULT_TILE.
     preserve_color: "none"; "luminance" keeps the photo's colours (the painting's lightness
     only, as ``stylize``); "histogram" recolours the result to the photo's colour mean and
-    covariance.
+    covariance. min_edge: smaller pictures are painted at this long side and shrunk back
+    (MIN_PAINT_EDGE; None, or a tile size below it, paints every picture at its own size).
     """
 
     def __init__(self, styles: FastStyles, mix: torch.Tensor, *, runtime: Runtime | None = None,
                  tile_size: int | None = None, tile_overlap: int = 64,
-                 preserve_color: PreserveColor = "none"):
+                 preserve_color: PreserveColor = "none", min_edge: int | None = MIN_PAINT_EDGE):
         self.one_pass_side, tile_size = one_pass_side_and_tile(tile_size)
         if preserve_color not in ("none", "luminance", "histogram"):
             raise ValueError(f"preserve_color must be none, luminance or histogram; got {preserve_color!r}")
@@ -182,6 +192,7 @@ class FastPainter:
         self.tile_context = -(-self.net.reach // 16) * 16  # pixels a tile sees beyond its box
         self.preserve_color = preserve_color
         self.statistics_edge = tile_size
+        self.min_edge = min_edge
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
@@ -190,7 +201,9 @@ class FastPainter:
             raise ValueError(f"the picture is {w}x{h} px; a fast style needs at least {MIN_SIDE} px "
                              "on each side")
         image = image.to(self.runtime.device, torch.float32)
-        if max(image.shape[-2:]) <= self.one_pass_side:
+        if self.min_edge and max(image.shape[-2:]) < self.min_edge <= self.one_pass_side:
+            painted = self._enlarged(image)
+        elif max(image.shape[-2:]) <= self.one_pass_side:
             painted = self._run(image)
         else:
             painted = torch.cat([self._tiled(one[None]) for one in image])
@@ -200,6 +213,16 @@ class FastPainter:
     def _run(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(self.runtime.dtype).contiguous(memory_format=self.runtime.memory_format)
         return self.net(x, self.mix).float().clamp_(0, 1)
+
+    def _enlarged(self, image: torch.Tensor) -> torch.Tensor:
+        """(B,3,h,w) -> (B,3,h,w): painted at long side min_edge (see MIN_PAINT_EDGE)."""
+        h, w = image.shape[-2:]
+        scale = self.min_edge / max(h, w)
+        size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
+        large = F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
+        painted = self._run(large)
+        return F.interpolate(painted, size=(h, w), mode="bilinear", align_corners=False,
+                             antialias=True).clamp_(0, 1)
 
     def _colour(self, painted: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
         if self.preserve_color == "luminance":

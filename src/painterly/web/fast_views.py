@@ -37,7 +37,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import __version__, image_io
 from ..devices import Runtime
-from ..fast.paint import MIN_SIDE, FastPainter
+from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
 from ..fast.store import (BUNDLED_DIR, FastStyles, StyleError, bundled_styles, load_styles,
                           user_styles)
 from .guards import shown
@@ -178,16 +178,19 @@ class FastStudio:
 
     # ------------------------------------------------------------------ networks
 
-    def painter(self, style: FastStyle, colours: str) -> FastPainter:
-        """The cached painter of one style and colour choice (its network loaded once)."""
+    def painter(self, style: FastStyle, colours: str, live: bool = False) -> FastPainter:
+        """The cached painter of one style and colour choice (its network loaded once). Live
+        frames are painted at their own size, however small (fast.paint.MIN_PAINT_EDGE), so a
+        frame costs what its size does."""
         version, styles = self._network(style.folder)
         with self._lock:
-            key = (style.folder, version, style.key, colours)
+            key = (style.folder, version, style.key, colours, live)
             painter = self._painters.get(key)
             if painter is None:
                 mix = torch.zeros(len(styles.names))
                 mix[styles.index(style.key)] = 1.0
-                painter = FastPainter(styles, mix, runtime=self.runtime, preserve_color=colours)
+                painter = FastPainter(styles, mix, runtime=self.runtime, preserve_color=colours,
+                                      min_edge=None if live else MIN_PAINT_EDGE)
                 self._painters = {k: p for k, p in self._painters.items()  # drop stale ones
                                   if k[0] != style.folder or k[1] == version}
                 self._painters[key] = painter
@@ -212,12 +215,13 @@ class FastStudio:
                          time.perf_counter() - started)
             return cached
 
-    def paint(self, image: torch.Tensor, style: FastStyle, colours: str) -> torch.Tensor:
+    def paint(self, image: torch.Tensor, style: FastStyle, colours: str,
+              live: bool = False) -> torch.Tensor:
         """image (1,3,H,W) float in [0,1] -> painted (1,3,H,W) float32 in [0,1] on the CPU."""
         if not self._painting.acquire(timeout=self.limits.busy_timeout):
             raise FastError("the painter is busy; try again in a moment", status=503)
         try:  # (a new painter moves its network to the runtime: not while another paints)
-            painter = self.painter(style, colours)
+            painter = self.painter(style, colours, live)
             return painter(image)
         except StyleError as exc:  # its folder broke since the studio listed it
             raise FastError(" ".join(str(exc).split()), status=500) from None
@@ -237,7 +241,7 @@ class FastStudio:
             image.thumbnail((edge, edge), Image.Resampling.BILINEAR)
         _check_side("the frame", image.size, image.size, edge)
         started = time.perf_counter()
-        painted = self.paint(image_io.pil_to_tensor(image), style, colours)
+        painted = self.paint(image_io.pil_to_tensor(image), style, colours, live=True)
         seconds = time.perf_counter() - started
         buffer = io.BytesIO()
         image_io.tensor_to_pil(painted).save(buffer, format="JPEG", quality=FRAME_QUALITY)
