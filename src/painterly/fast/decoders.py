@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..models.layers import BLOCKS
+from .resample import upsample_conv
 from .store import write_atomically
 
 FORMAT = "painterly-vgg-decoders"
@@ -72,7 +73,18 @@ class Decoder(nn.Module):
         self.register_buffer("input_scale", torch.ones(()))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features * self.input_scale)
+        x = features * self.input_scale
+        if torch.is_grad_enabled():
+            return self.body(x)
+        layers = iter(self.body)
+        for layer in layers:  # painting: each upsampling and the conv after it in one step
+            if isinstance(layer, nn.Upsample):
+                layer = next(layers)
+                x = upsample_conv(x, layer.conv)
+                x = F.relu(x) if layer.relu else x
+            else:
+                x = layer(x)
+        return x
 
 
 class Conv(nn.Module):

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .resample import space_to_depth_conv, upsample_conv
+
 
 MAX_DILATION = 2
 """The widest dilation a network may have (painting needs 4 * MAX_DILATION + 1 px a side)."""
@@ -130,9 +132,12 @@ class ConvNormRelu(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.conv(F.pad(x, (self.pad,) * 4, mode="reflect"))
+        if self.upsample and not torch.is_grad_enabled() and self.conv.kernel_size == (3, 3):
+            x = upsample_conv(x, self.conv)
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.conv(F.pad(x, (self.pad,) * 4, mode="reflect"))
         x = self.norm(x, mix)
         return F.relu(x) if self.relu else x
 
@@ -195,7 +200,12 @@ class TransformerNet(nn.Module):
             x = block(x, mix)
         for layer in self.up:
             x = layer(x, mix)
-        x = self.to_rgb(F.pad(x, (4,) * 4, mode="reflect"))
+        x = F.pad(x, (4,) * 4, mode="reflect")
+        even = x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0  # always, x being padded to 4
+        if torch.is_grad_enabled() or not even:
+            x = self.to_rgb(x)
+        else:
+            x = space_to_depth_conv(x, self.to_rgb)
         return x[..., :h, :w]
 
     @property
