@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from painterly.fast.decoders import (DECODER_LAYERS, Decoder, DecoderError, Decoders,
                                      load_decoders, save_decoders)
@@ -186,7 +187,7 @@ def test_style_swap_averages_the_patches_that_cover_a_position():
     from painterly.fast.wct import PatchBank, style_swap
 
     values = torch.arange(9.0).view(1, 1, 3, 3)
-    bank = PatchBank(torch.ones(1, 1, 3, 3), values)
+    bank = PatchBank(torch.ones(3, 3, 1), torch.ones(1, 1), values, size=3)
     out = style_swap(torch.rand(1, 1, 3, 3), bank, torch.float32)
     corner = (0 + 1 + 3 + 4) / 4  # the top-left position: the upper-left cells of the patches
     # centred on it and on its three neighbours below and to the right
@@ -194,29 +195,54 @@ def test_style_swap_averages_the_patches_that_cover_a_position():
     assert out[0, 0, 0, 0].item() == pytest.approx(corner)
 
 
-def test_patch_bank_keys_are_unit_patches_and_tiny_paintings_have_none():
+def test_patch_bank_holds_whitened_features_and_patch_norms_and_tiny_paintings_have_none():
     import painterly.fast.wct as wct
     from painterly.fast.wct import WHITENING_RIDGE, _whiten, content_transform, patch_bank
 
     features = _correlated(10, channels=4, size=6)
     bank = patch_bank(features, size=3, stride=1)
-    assert bank.keys.shape == (16, 4, 3, 3) and bank.keys.dtype == torch.bfloat16
-    assert bank.keys.is_contiguous(memory_format=torch.channels_last)
-    assert torch.allclose(bank.keys.float().flatten(1).norm(dim=1), torch.ones(16), atol=1e-2)
-    # key 7 is the patch at row 1, column 3 of the features whitened with the ridge
-    whitened = _whiten(features, content_transform(features, WHITENING_RIDGE))
-    patch = whitened[0, :, 1:4, 3:6]
-    assert torch.allclose(bank.keys[7].float(), patch / patch.norm(), atol=1e-2)
-    # every other position: the patches at rows and columns 0 and 2
-    assert torch.equal(patch_bank(features, size=3, stride=2).keys, bank.keys[[0, 2, 8, 10]])
+    whitened = _whiten(features, content_transform(features, WHITENING_RIDGE))[0]
+    assert torch.allclose(bank.whitened, whitened.permute(1, 2, 0), atol=1e-6)
+    assert bank.scales.shape == (4, 4)  # 3x3 patches of a 6x6 map
+    # the patch at row 1, column 3
+    assert bank.scales[1, 3].item() == pytest.approx(1 / whitened[:, 1:4, 3:6].norm().item())
+    # every other position: the patches at rows and columns 0 and 2, and the features they span
+    sparse = patch_bank(features, size=3, stride=2)
+    assert torch.equal(sparse.scales, bank.scales[::2, ::2])
+    assert sparse.whitened.shape == (5, 5, 4)
     # the painter's statistics make the default bank from the same covariance
     big = _correlated(12, channels=4, size=14)
     from_stats = feature_stats(big, patches=True).patches
     default = patch_bank(big)
-    assert default.keys.shape == (4, 4, wct.SWAP_PATCH, wct.SWAP_PATCH) == (4, 4, 9, 9)
-    assert torch.allclose(from_stats.keys.float(), default.keys.float(), atol=1e-2)
+    assert (default.size, default.stride) == (wct.SWAP_PATCH, wct.SWAP_STRIDE) == (9, 3)
+    assert default.scales.shape == (2, 2)
+    assert torch.allclose(from_stats.whitened, default.whitened, atol=1e-4)
     too_small = _correlated(11, size=wct.SWAP_PATCH - 1)
     assert feature_stats(too_small, patches=True).patches is None  # no whole patch
+
+
+@pytest.mark.parametrize("size, stride, block", [(3, 1, 1 << 24), (5, 2, 1 << 24), (5, 2, 500),
+                                                 (9, 3, 4000)])
+def test_patch_scores_are_the_convolution_with_unit_patches(monkeypatch, size, stride, block):
+    # Chen & Schmidt's definition: the reflect-padded content convolved with the painting's
+    # patches, each divided by its norm; small blocks score the content in bands of rows.
+    import painterly.fast.wct as wct
+    from painterly.fast.wct import patch_bank, patch_scores
+
+    monkeypatch.setattr(wct, "SCORE_BLOCK", block)
+    torch.manual_seed(size)
+    painting, content = torch.randn(1, 6, 17, 20), torch.randn(1, 6, 11, 13)
+    bank = patch_bank(painting, size=size, stride=stride)
+    whitened = bank.whitened.permute(2, 0, 1)
+    windows = whitened.unfold(1, size, stride).unfold(2, size, stride)  # (C, rows, cols, k, k)
+    keys = windows.permute(1, 2, 0, 3, 4).reshape(-1, 6, size, size)
+    keys = keys / keys.flatten(1).norm(dim=1)[:, None, None, None]
+    padded = F.pad(content, (size // 2,) * 4, mode="reflect")
+    expected = F.conv2d(padded, keys)[0]
+    scores = patch_scores(content, bank, torch.float32)
+    assert scores.shape == expected.shape == (bank.scales.numel(), 11, 13)
+    assert torch.allclose(scores, expected, atol=1e-4)
+    assert torch.equal(scores.argmax(0), expected.argmax(0))
 
 
 @pytest.mark.slow
