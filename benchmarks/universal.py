@@ -40,7 +40,8 @@ from fast_quality import _contact_sheet, _strip  # this folder is on the path wh
 from PIL import Image
 
 from painterly import StyleConfig
-from painterly.devices import _cpuinfo_flags, resolve_runtime
+from painterly.cpuinfo import cpu_flags
+from painterly.devices import resolve_runtime
 from painterly.fast.decoders import DECODER_LAYERS, load_decoders
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
@@ -124,7 +125,7 @@ def _open_unfused(peer) -> None:
 
 
 def _has_vnni() -> bool:
-    return bool(_cpuinfo_flags() & {"avx512_vnni", "avx_vnni"})
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni"})
 
 
 def _summary(rows: list[dict]) -> None:

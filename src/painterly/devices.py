@@ -12,9 +12,10 @@ import ctypes
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+
+from .cpuinfo import avx2_without_avx512, cpu_flags
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -63,18 +64,23 @@ class Runtime:
     device: torch device for every tensor of the run.
     dtype: the network's dtype: torch.float32, torch.bfloat16 or torch.float16.
     channels_last: keep activations NHWC, which oneDNN (CPU) and cuDNN run fastest.
+    winograd: run VGG19's and the decoders' 3x3 convolutions by Winograd's algorithm through
+    NNPACK (``models.winograd``), on fp32 CPUs where that is faster; their activations are
+    then NCHW, which NNPACK reads.
     """
 
     device: torch.device
     dtype: torch.dtype
     channels_last: bool
+    winograd: bool = False
 
     def describe(self) -> str:
         """One line for the user, e.g. ``cpu, bf16 network with fp32 losses, channels_last``."""
         names = {torch.float32: "fp32", torch.bfloat16: "bf16 network with fp32 losses",
                  torch.float16: "fp16 network with fp32 losses"}
         layout = ", channels_last" if self.channels_last else ""
-        return f"{self.device}, {names[self.dtype]}{layout}"
+        winograd = ", Winograd convolutions" if self.winograd else ""
+        return f"{self.device}, {names[self.dtype]}{layout}{winograd}"
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -111,25 +117,27 @@ def cpu_has_native_bf16() -> bool:
     try:
         return any(getattr(torch.cpu, probe)() for probe in probes if hasattr(torch.cpu, probe))
     except RuntimeError:  # pragma: no cover - defensive: private probes changed
-        return _cpuinfo_flags() & {"amx_bf16", "avx512_bf16"} != set()
+        return cpu_flags() & {"amx_bf16", "avx512_bf16"} != set()
 
 
-def _cpuinfo_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+def cpu_prefers_winograd() -> bool:
+    """True on x86 CPUs with AVX2 and FMA but no AVX-512, where NNPACK's Winograd
+    convolutions ran VGG19 faster than oneDNN's direct fp32 ones (``models.winograd``).
+
+    With AVX-512, oneDNN's direct convolutions have twice the vector width and NNPACK's
+    kernels do not use it; that case is not measured, so it keeps oneDNN.
+    """
+    from .models import winograd
+
+    return avx2_without_avx512(cpu_flags()) and winograd.available()
 
 
 def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """Pick the device and precision; ``auto`` picks the fastest precision known to be safe.
 
     auto: bf16 on CPUs with native bf16, else fp32; on CUDA bf16 where supported, else fp16;
-    fp32 on MPS. channels_last on CPU and CUDA.
+    fp32 on MPS. channels_last on CPU and CUDA; Winograd convolutions for fp32 on CPUs that
+    prefer them (:func:`cpu_prefers_winograd`).
     """
     dev = resolve_device(device)
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -144,7 +152,8 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     # cudnn.benchmark stays off: on an H200 it saved nothing once kernels were chosen (a
     # default 512 px run in a warm process: 2.25 s with it, 2.24 s without) and its
     # autotuning at each scale's new shapes cost 2-3 s of a fresh process's run.
-    return Runtime(dev, dtype, channels_last=dev.type in ("cpu", "cuda"))
+    winograd = dev.type == "cpu" and dtype is torch.float32 and cpu_prefers_winograd()
+    return Runtime(dev, dtype, channels_last=dev.type in ("cpu", "cuda"), winograd=winograd)
 
 
 def _auto_dtype(device: torch.device) -> torch.dtype:

@@ -13,6 +13,7 @@ from PIL import Image
 from . import losses
 from .devices import Runtime
 from .models.vgg import FeatureExtractor
+from .models.winograd import use_winograd
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,10 @@ def run_network(extractor: FeatureExtractor, image: torch.Tensor, layers, runtim
 
 
 def prepare_extractor(net: FeatureExtractor, runtime: Runtime) -> FeatureExtractor:
-    """The extractor on the runtime's device, in its dtype and memory format (a copy if needed)."""
-    return net.to(device=runtime.device, dtype=runtime.dtype, memory_format=runtime.memory_format)
+    """The extractor on the runtime's device, in its dtype and memory format, its
+    convolutions Winograd's where the runtime says so (changes ``net``: pass a copy)."""
+    net = net.to(device=runtime.device, dtype=runtime.dtype, memory_format=runtime.memory_format)
+    return use_winograd(net) if runtime.winograd else net
 
 
 @torch.no_grad()

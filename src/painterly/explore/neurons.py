@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..image_io import tensor_to_pil
 from ..models.vgg import FeatureExtractor
+from ..models.winograd import WinogradConv2d
 from ..optimize import run_network
 from .activations import DEFAULT_IMAGE, load_input, top_channels
 from .common import (ExploreCallback, ExploreResult, ImageLike, Reporter, channel_count,
@@ -152,6 +153,6 @@ def _last_conv(net, layer: str):
     if layer.startswith("relu") and position > 0:
         position -= 1
     module = net.body[position]
-    if not isinstance(module, torch.nn.Conv2d):
+    if not isinstance(module, (torch.nn.Conv2d, WinogradConv2d)):
         return None, None
     return module, net.names[position - 1] if position > 0 else None

@@ -34,6 +34,7 @@ from ..devices import Runtime, resolve_runtime
 from ..image_io import load_image
 from ..models.layers import deepest
 from ..models.vgg import FeatureExtractor
+from ..models.winograd import use_winograd
 from ..models.weights import file_sha256
 from .network import MAX_DILATION, NetworkShape, TransformerNet
 from .photos import PhotoPool, find_photos
@@ -273,6 +274,8 @@ def _teacher(extractor, paintings, config: TrainConfig, runtime: Runtime) -> _Te
         extractor = load_vgg19(None, "auto", "avg")
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
     vgg = extractor.truncated(deepest(layers)).to(runtime.device, memory_format=runtime.memory_format)
+    if runtime.winograd:  # replaces the convolutions in the truncated copy's list only
+        use_winograd(vgg)
     per_layer: dict[str, list[torch.Tensor]] = {k: [] for k in config.style_layers}
     for painting in paintings:
         image = load_image(painting, long_edge=config.style_size).to(runtime.device)

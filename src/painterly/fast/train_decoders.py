@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..devices import resolve_runtime
 from ..models.vgg import FeatureExtractor
+from ..models.winograd import use_winograd
 from .decoders import Decoder
 from .photos import PhotoPool, find_photos
 from .store import write_atomically
@@ -108,6 +109,8 @@ def train_decoder(
         from ..pipeline import load_vgg19
         extractor = load_vgg19(None, "auto", "max")
     encoder = extractor.truncated(layer).to(runtime.device)
+    if runtime.winograd:  # replaces the convolutions in the truncated copy's list only
+        use_winograd(encoder)
     if layer == "relu1_1":
         return _least_squares(encoder, pool, config, runtime.device)
     with torch.random.fork_rng(devices=[]):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
+from ..models.winograd import use_winograd
 from ..optimize import prepare_extractor, run_network
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
 from .paint import one_pass_side_and_tile
@@ -403,6 +404,9 @@ class UniversalPainter:
         self.decoders = {layer: decoders.nets[layer].to(device, dtype,
                                                         memory_format=self.runtime.memory_format)
                          for layer in self.levels}
+        if self.runtime.winograd:
+            for decoder in self.decoders.values():
+                use_winograd(decoder)
 
     @torch.inference_mode()
     def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
