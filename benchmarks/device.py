@@ -32,6 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 
 from painterly import StyleConfig, examples, image_io, stylize

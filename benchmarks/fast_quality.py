@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 from PIL import Image, ImageDraw
 

@@ -59,6 +59,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw

@@ -27,6 +27,7 @@ import os
 import statistics
 import time
 
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 
 from painterly import StyleConfig, examples, image_io

@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 from fast_quality import _contact_sheet, _strip  # this folder is on the path when the script runs
 from PIL import Image

@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 
+import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 
 from painterly import StyleConfig, image_io, multiscale, pipeline

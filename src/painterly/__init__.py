@@ -8,6 +8,10 @@
 
 import importlib
 
+from .cpuinfo import shorten_openmp_spin
+
+shorten_openmp_spin()  # before PyTorch loads OpenMP, which reads it then; see cpuinfo.py
+
 __version__ = "0.1.0"
 _EXPORTS = {"StyleConfig": ".config", "Progress": ".optimize", "Interrupted": ".pipeline",
             "stylize": ".pipeline", "fast_stylize": ".fast", "ImageError": ".image_io"}

@@ -39,6 +39,7 @@ def avx2_without_avx512(flags: set[str] | None = None) -> bool:
 
 def shorten_openmp_spin() -> None:
     """Set GOMP_SPINCOUNT to ``OPENMP_SPIN`` on CPUs that use Winograd convolutions, unless
-    already set. Call before PyTorch is imported: OpenMP reads it once, when it loads."""
+    already set. ``import painterly`` calls it; OpenMP reads it once, when PyTorch loads it,
+    so a program that imports torch before painterly keeps OpenMP's default."""
     if avx2_without_avx512():
         os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)

@@ -29,10 +29,6 @@ def _guard_imports() -> bool:
 
 _GUARD = _guard_imports()
 
-from ..cpuinfo import shorten_openmp_spin  # noqa: E402  (no PyTorch in it)
-
-shorten_openmp_spin()  # before PyTorch loads OpenMP, which reads it then
-
 import click  # noqa: E402  (the imports below take a second or two: PyTorch)
 
 from .. import __version__
