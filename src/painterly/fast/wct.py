@@ -20,6 +20,7 @@ painting's own patches (``SWAP_SHARE``, Sheng et al.'s style decorator).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -378,6 +379,8 @@ class UniversalPainter:
         if tile_size < 2 * tile_overlap + 32:
             raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
         self.runtime = runtime or resolve_runtime("auto", "fp32")
+        if self.runtime.winograd:  # NNPACK's NCHW throughout: 2.0 s a 512 px picture, not 2.2
+            self.runtime = dataclasses.replace(self.runtime, channels_last=False)
         decoders = decoders or load_decoders()
         if levels is None:  # the default levels; decoders without them: all, deep to shallow
             levels = (DEFAULT_LEVELS if set(DEFAULT_LEVELS) <= decoders.nets.keys() else
