@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 from ..devices import resolve_runtime
 from ..models.vgg import FeatureExtractor
-from ..models.winograd import use_winograd
 from .decoders import Decoder
 from .photos import PhotoPool, find_photos
 from .store import write_atomically
@@ -103,14 +102,13 @@ def train_decoder(
     TrainingInterrupted on Ctrl-C after writing a checkpoint into ``out``.
     """
     out = Path(out)
-    runtime = resolve_runtime(config.device, config.precision)
+    # Direct convolutions, as fast-style training (train.py): its 128 px crops are small maps.
+    runtime = replace(resolve_runtime(config.device, config.precision), winograd=False)
     pool = PhotoPool(find_photos(photos))
     if extractor is None:
         from ..pipeline import load_vgg19
         extractor = load_vgg19(None, "auto", "max")
     encoder = extractor.truncated(layer).to(runtime.device)
-    if runtime.winograd:  # replaces the convolutions in the truncated copy's list only
-        use_winograd(encoder)
     if layer == "relu1_1":
         return _least_squares(encoder, pool, config, runtime.device)
     with torch.random.fork_rng(devices=[]):
