@@ -49,10 +49,10 @@ def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """
     batch, _, h, w = x.shape
     out_channels = conv.out_channels
-    kernels = upsample_conv_kernels(conv.weight).contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+    kernels = upsample_conv_kernels(conv.weight).contiguous(memory_format=layout)
     bias = None if conv.bias is None else conv.bias.repeat(4)
     phased = F.conv2d(F.pad(x, (1,) * 4, mode="replicate"), kernels, bias)  # (B,4*O,h+1,w+1)
-    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
     out = torch.empty((batch, out_channels, 2 * h, 2 * w), dtype=phased.dtype,
                       device=phased.device, memory_format=layout)
     for index, (row, col) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
