@@ -43,9 +43,9 @@ def available() -> bool:
 
     Also initialises NNPACK (once per process; later calls only check), which its
     convolutions need first, so :class:`WinogradConv2d` calls it before each one, in
-    whichever process it runs. NNPACK makes its thread pool
-    on its first convolution, with ``torch.get_num_threads()`` threads at that moment, and
-    keeps it: set the thread count before painting.
+    whichever process it runs. NNPACK makes its thread pool on its first convolution, with
+    ``torch.get_num_threads()`` threads at that moment, and keeps it: set the thread count
+    before painting.
     """
     try:
         return bool(torch.backends.nnpack.is_available())
@@ -76,9 +76,10 @@ class WinogradConv2d(nn.Module):
     (B,Cin,H,W) float32 on the CPU -> (B,Cout,H',W') float32, H' and W' as the original
     convolution gives, in PyTorch's default (NCHW) layout, which NNPACK reads and writes.
     Maps under ``MIN_PIXELS``, any other dtype or device, or a weight that wants its gradient
-    run the direct convolution instead. ``weight`` and ``bias`` are the original's, copied into NCHW order,
-    so code that reads a convolution's kernel (``fast.resample.upsample_conv``) reads this
-    one's as well.
+    run the direct convolution instead. ``weight`` and ``bias`` are the original's (the
+    weight copied into NCHW order), so code that reads a convolution's kernel
+    (``fast.resample.upsample_conv``) reads this one's as well. The weights must stay as
+    they are: the backward pass's kernel is made from them once, here.
     """
 
     def __init__(self, conv: nn.Conv2d):
@@ -103,9 +104,8 @@ class WinogradConv2d(nn.Module):
             x, padding = F.pad(x, (padding,) * 4, mode=self.padding_mode), 0
         if not self._runs(x):
             return F.conv2d(x, self.weight, self.bias, padding=padding)
-        weight = self.weight
         # contiguous(): free for the NCHW copies made here, a copy if a later .to() changed them
-        return _Winograd.apply(x, weight.contiguous(), self.bias, self.turned.contiguous(),
+        return _Winograd.apply(x, self.weight.contiguous(), self.bias, self.turned.contiguous(),
                                padding)
 
     def _runs(self, x: torch.Tensor) -> bool:
@@ -131,7 +131,7 @@ def eligible(conv: nn.Module) -> bool:
 
 def use_winograd(module: nn.Module) -> nn.Module:
     """Replace every eligible ``nn.Conv2d`` inside ``module``, in place, by a
-    :class:`WinogradConv2d` sharing its weights; returns ``module``."""
+    :class:`WinogradConv2d` with its weights; returns ``module``."""
     for name, child in module.named_children():
         if eligible(child):
             setattr(module, name, WinogradConv2d(child))
