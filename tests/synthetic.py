@@ -36,6 +36,8 @@ def benchmark(name: str):
     """The module ``benchmarks/<name>.py``, loaded from its file (benchmarks are scripts, not
     a package)."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if str(path.parent) not in sys.path:  # as when the script runs: its siblings import
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there

@@ -118,3 +118,12 @@ def test_new_style_benchmark_scores_each_engine_and_draws_the_sheet(tmp_path, ca
     assert all(r["style"] > 0 and r["content"] > 0 for r in scores)
     assert Image.open(tmp_path / "o" / "sheet.jpg").size == (4 * 32, 20 + 32)  # photo, 2, painting
     assert "median over the photos" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this PyTorch has no NNPACK")
+def test_winograd_benchmark_times_both_kinds_of_convolution(capsys):
+    benchmark("winograd").main(["--sizes", "64", "--universal-size", "64", "--repeat", "1"])
+    table = capsys.readouterr().out
+    for what in ("optimiser step, 64 px", "universal picture, 64 px"):
+        assert re.search(rf"\| {what} \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", table), table
