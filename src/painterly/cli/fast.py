@@ -26,7 +26,7 @@ from ..fast.decoders import check_decoders
 from ..fast.network import MAX_DILATION
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
 from ..fast.photos import find_photos
-from ..fast.train import ADD_TO_STEPS, CHECKPOINT
+from ..fast.train import ADD_TO_STEPS, CHECKPOINT, training_runtime
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
 from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, runtime_options,
                      setup)
@@ -97,11 +97,12 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
     jobs = _output_paths(inputs, output, fmt, single=len(photos) == 1 and not Path(photos[0]).is_dir())
     for _, target in jobs:
         image_io.check_output_path(target, overwrite=overwrite, inputs=inputs)
-    runtime = resolve_runtime(device, precision)
-    if not quiet:
-        click.echo(f"{PROG}: {runtime.describe()}", err=True)
     painter = make_painter(style, strength=strength, preserve_color=preserve_color,
-                           runtime=runtime, tile_size=tile_size)
+                           runtime=resolve_runtime(device, precision), tile_size=tile_size)
+    if not quiet:  # the painter's own runtime: a fast style keeps direct convolutions
+        runtime = (painter.universal.runtime if isinstance(painter, PaintingPainter)
+                   else painter.runtime)
+        click.echo(f"{PROG}: {runtime.describe()}", err=True)
     ctx.meta[STARTED] = True
     record = {"version": __version__, "engine": "fast", "styles": list(style), "size": size,
               "preserve_color": preserve_color}
@@ -221,9 +222,9 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
     if settings["steps"] is None:
         settings["steps"] = ADD_TO_STEPS if add_to else TrainConfig.steps
     config = TrainConfig(device=device, precision=precision, **settings)
-    runtime = resolve_runtime(device, precision)
     if not quiet:
-        click.echo(f"{PROG}: training on {runtime.describe()}", err=True)
+        click.echo(f"{PROG}: training on {training_runtime(device, precision).describe()}",
+                   err=True)
     ctx.meta[STARTED] = True
     with tqdm(total=config.steps, disable=quiet, file=sys.stderr, unit="step", desc=PROG,
               dynamic_ncols=True) as bar:

@@ -15,6 +15,7 @@ image to float rounding (tested).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,7 +185,8 @@ class FastPainter:
             raise ValueError(f"preserve_color must be none, luminance or histogram; got {preserve_color!r}")
         if tile_size < 2 * tile_overlap + 32:
             raise ValueError(f"tile_size must be at least twice tile_overlap + 32, got {tile_size}")
-        self.runtime = runtime or resolve_runtime()
+        # Direct convolutions (no Winograd): the network's are small and dilated.
+        self.runtime = dataclasses.replace(runtime or resolve_runtime(), winograd=False)
         self.names = styles.names
         self.net: TransformerNet = styles.network.to(
             self.runtime.device, self.runtime.dtype, memory_format=self.runtime.memory_format).eval()

@@ -167,9 +167,7 @@ def train(
     names = list(names) if names is not None else [Path(p).stem for p in paintings]
     if len(names) != len(paintings) or len(set(names)) != len(names):
         raise ValueError("give one distinct style name per painting")
-    # Direct convolutions: on 128 px crops Winograd's (models/winograd.py) did not pay, 40
-    # default steps took 47 s against 42-45 s on a 2-core AVX2 EPYC.
-    runtime = replace(resolve_runtime(config.device, config.precision), winograd=False)
+    runtime = training_runtime(config.device, config.precision)
     pool = PhotoPool(find_photos(photos))
     if add_to is not None and continue_from is not None:
         raise ValueError("give add_to or continue_from, not both")
@@ -266,6 +264,13 @@ def _trainable(net: TransformerNet, frozen: int) -> list[torch.nn.Parameter]:
             p.requires_grad_(True)
             params.append(p)
     return params
+
+
+def training_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """The runtime training runs in: ``resolve_runtime``'s, with direct convolutions. On its
+    128 px crops Winograd's (``models/winograd.py``) did not pay: 40 default steps took 47 s
+    against 42-45 s on a 2-core AVX2 EPYC."""
+    return replace(resolve_runtime(device, precision), winograd=False)
 
 
 @torch.no_grad()

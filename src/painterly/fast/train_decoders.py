@@ -27,18 +27,18 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..devices import resolve_runtime
 from ..models.vgg import FeatureExtractor
 from .decoders import Decoder
 from .photos import PhotoPool, find_photos
 from .store import write_atomically
-from .train import TrainingInterrupted, TrainProgress, _hardware, _jsonable, learning_rate_factor
+from .train import (TrainingInterrupted, TrainProgress, _hardware, _jsonable, learning_rate_factor,
+                    training_runtime)
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ def train_decoder(
     TrainingInterrupted on Ctrl-C after writing a checkpoint into ``out``.
     """
     out = Path(out)
-    # Direct convolutions, as fast-style training (train.py): its 128 px crops are small maps.
-    runtime = replace(resolve_runtime(config.device, config.precision), winograd=False)
+    runtime = training_runtime(config.device, config.precision)
     pool = PhotoPool(find_photos(photos))
     if extractor is None:
         from ..pipeline import load_vgg19
