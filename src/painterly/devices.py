@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .cpuinfo import avx2_without_avx512, cpu_flags
+from .models import winograd
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -127,8 +128,6 @@ def cpu_prefers_winograd() -> bool:
     With AVX-512, oneDNN's direct convolutions have twice the vector width and NNPACK's
     kernels do not use it; that case is not measured, so it keeps oneDNN.
     """
-    from .models import winograd
-
     return avx2_without_avx512(cpu_flags()) and winograd.available()
 
 

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from PIL import Image
@@ -14,6 +15,8 @@ from . import losses
 from .devices import Runtime
 from .models.vgg import FeatureExtractor
 from .models.winograd import use_winograd
+
+Frozen = TypeVar("Frozen", bound=torch.nn.Module)
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,10 @@ def run_network(extractor: FeatureExtractor, image: torch.Tensor, layers, runtim
     return extractor(image, layers)
 
 
-def prepare_extractor(net: FeatureExtractor, runtime: Runtime) -> FeatureExtractor:
-    """The extractor on the runtime's device, in its dtype and memory format, its
-    convolutions Winograd's where the runtime says so (changes ``net``: pass a copy)."""
+def prepare_extractor(net: Frozen, runtime: Runtime) -> Frozen:
+    """The extractor (or any frozen network: the universal decoders) on the runtime's device,
+    in its dtype and memory format, its convolutions Winograd's where the runtime says so
+    (changes ``net``: pass a copy)."""
     net = net.to(device=runtime.device, dtype=runtime.dtype, memory_format=runtime.memory_format)
     return use_winograd(net) if runtime.winograd else net
 

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from .. import color, tiling
 from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
-from ..models.winograd import use_winograd
 from ..optimize import prepare_extractor, run_network
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
 from .paint import one_pass_side_and_tile
@@ -397,19 +396,14 @@ class UniversalPainter:
         self.swap_share = swap_share
         self.statistics_edge = tile_size  # long edge of the picture the tiles' whitening is from
         deepest = max(self.levels, key=extractor.names.index)
-        device, dtype = self.runtime.device, self.runtime.dtype
         # A copy: the extractor may be the cached VGG19 the optimiser shares, and moving it to
         # this painter's device and precision in place would change it under the optimiser.
         # In the runtime's memory format (channels_last on the CPU, oneDNN's own), as the
         # optimiser's VGG19: otherwise every convolution reorders its input and output (44% of
         # a picture's time).
         self.encoder = prepare_extractor(copy.deepcopy(extractor.truncated(deepest)), self.runtime)
-        self.decoders = {layer: decoders.nets[layer].to(device, dtype,
-                                                        memory_format=self.runtime.memory_format)
+        self.decoders = {layer: prepare_extractor(decoders.nets[layer], self.runtime)
                          for layer in self.levels}
-        if self.runtime.winograd:
-            for decoder in self.decoders.values():
-                use_winograd(decoder)
 
     @torch.inference_mode()
     def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
