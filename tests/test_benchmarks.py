@@ -127,3 +127,27 @@ def test_winograd_benchmark_times_both_kinds_of_convolution(capsys):
     table = capsys.readouterr().out
     for what in ("optimiser step, 64 px", "universal picture, 64 px"):
         assert re.search(rf"\| {what} \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", table), table
+
+
+@pytest.mark.slow
+def test_resample_benchmark_times_plain_and_rewritten_layers(capsys):
+    benchmark("resample").main(["--sizes", "64x48", "--universal-size", "64", "--repeat", "1",
+                                "--precision", "fp32"])
+    table = capsys.readouterr().out
+    for what in ("fast style, 64×48", "universal picture, 64 px"):
+        assert re.search(rf"\| {what} \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", table), table
+
+
+def test_resample_benchmark_plain_layers_paint_the_same_and_are_put_back():
+    from painterly.fast import network
+    from painterly.fast.network import TransformerNet, one_hot
+
+    resample = benchmark("resample")
+    net = TransformerNet(2).eval()
+    photo, mix = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(1)), one_hot(0, 2)
+    rewritten = net.paint(photo, mix)
+    with resample.plain_layers(True):
+        assert network.upsample_conv is resample._plain_upsample_conv
+        plain = net.paint(photo, mix)
+    assert network.upsample_conv.__module__ == "painterly.fast.resample"
+    assert torch.allclose(plain, rewritten, atol=1e-5)
