@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from painterly.models import layers
-from painterly.models.vgg import Preprocess, random_vgg_like, vgg19
+from painterly.models.vgg import MaxPool2x2, Preprocess, random_vgg_like, vgg19
 from painterly.models.weights import VGGWeights
 
 
@@ -52,6 +52,34 @@ def test_pooling_choice():
     assert (mx(x, ["pool1"])["pool1"] >= avg(x, ["pool1"])["pool1"] - 1e-5).all()
     with pytest.raises(ValueError, match="pooling"):
         vgg19(weights, pooling="median")
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 8, 12), (2, 3, 9, 7), (1, 4, 2, 3)])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_pool_phases_equal_max_pool2d(shape, channels_last, dtype):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x[..., 0, 0] = float("nan")  # NaNs propagate as max_pool2d's do
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.max_pool2d(x, 2)
+    with torch.inference_mode():
+        pooled = MaxPool2x2()(x)
+    assert pooled.shape == expected.shape
+    assert torch.equal(pooled.isnan(), expected.isnan())
+    assert torch.equal(pooled.nan_to_num(), expected.nan_to_num())
+
+
+def test_max_pool_of_a_map_too_small_fails_as_max_pool2d():
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="too small"):
+        MaxPool2x2()(torch.rand(1, 4, 1, 3))
+
+
+def test_max_pool_with_gradients_is_max_pool2d():
+    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    MaxPool2x2()(x).sum().backward()
+    # nn.MaxPool2d's gradient: each 2x2 block sends it to exactly one pixel
+    assert torch.equal(x.grad.sum(), torch.tensor(18.0)) and set(x.grad.unique().tolist()) == {0.0, 1.0}
 
 
 def test_caffe_preprocessing_is_bgr_0_255_mean_subtracted():
