@@ -8,7 +8,7 @@ When painting (never when training or exporting), painterly runs each resize-con
 one per output phase, and the fast network's last 9x9 convolution to RGB on 2x2 blocks of
 pixels folded into channels. Both are exact to float rounding. This times what they buy on
 this CPU, the plain and the rewritten forms taking turns in one process (median of --repeat
-after two untimed runs each):
+after one untimed run each):
 
 * the bundled fast network (--style) on a random picture at each of --sizes;
 * one universal picture (any painting, one pass) of --content and --painting at
@@ -25,12 +25,11 @@ import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loa
 import argparse
 import contextlib
 import os
-import statistics
-import time
 from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
+from winograd import alternate  # this folder is on the path when the script runs
 
 from painterly import examples, image_io
 from painterly.devices import resolve_runtime, reuse_freed_memory
@@ -57,17 +56,14 @@ def plain_layers(plain: bool) -> Iterator[None]:
         network.upsample_conv, network.space_to_depth_conv, decoders.upsample_conv = saved
 
 
-def alternate(run: Callable[[], object], repeat: int) -> dict[str, float]:
+def plain_and_rewritten(run: Callable[[], object], repeat: int) -> dict[str, float]:
     """Median seconds of ``run`` with the plain layers and with the rewrites, taking turns."""
-    times: dict[str, list[float]] = {"plain": [], "rewritten": []}
-    for i in range(repeat + 2):
-        for kind in times:
-            with plain_layers(kind == "plain"):
-                started = time.perf_counter()
+    def within(plain: bool) -> Callable[[], None]:
+        def timed() -> None:
+            with plain_layers(plain):
                 run()
-                if i >= 2:
-                    times[kind].append(time.perf_counter() - started)
-    return {kind: statistics.median(seconds) for kind, seconds in times.items()}
+        return timed
+    return alternate({"plain": within(True), "rewritten": within(False)}, repeat)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,15 +84,16 @@ def main(argv: list[str] | None = None) -> None:
     for size in args.sizes.split(","):
         width, height = (int(side) for side in size.split("x"))
         picture = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-        rows.append((f"fast style, {width}×{height}", alternate(lambda: fast(picture), args.repeat)))
+        rows.append((f"fast style, {width}×{height}", plain_and_rewritten(lambda: fast(picture), args.repeat)))
     if args.universal_size:
         photo, painting = (image_io.load_image(examples.resolve_image(name),
                                                long_edge=args.universal_size)
                            for name in (args.content, args.painting))
         universal = UniversalPainter(runtime=runtime)
         rows.append((f"universal picture, {args.universal_size} px",
-                     alternate(lambda: PaintingPainter([(painting, 1.0)], universal=universal)(photo),
-                               args.repeat)))
+                     plain_and_rewritten(
+                         lambda: PaintingPainter([(painting, 1.0)], universal=universal)(photo),
+                         args.repeat)))
     print("| what | plain ms | rewritten ms | × |\n|---|---:|---:|---:|")
     for what, seconds in rows:
         print(f"| {what} | {seconds['plain'] * 1e3:.1f} | {seconds['rewritten'] * 1e3:.1f} | "

@@ -43,7 +43,7 @@ def step_seconds(content: str, style: str, size: int, repeat: int) -> dict[str, 
     variants = {kind: (runtime, _prepare(load_vgg19(None, "auto", config.pooling), config, runtime))
                 for kind, runtime in (("direct", dataclasses.replace(winograd, winograd=False)),
                                       ("Winograd", winograd))}
-    return _alternate({kind: lambda v=v: _step(step, *v) for kind, v in variants.items()}, repeat)
+    return alternate({kind: lambda v=v: _step(step, *v) for kind, v in variants.items()}, repeat)
 
 
 def _step(step: ObjectiveStep, runtime, net) -> None:
@@ -62,10 +62,10 @@ def universal_seconds(content: str, style: str, size: int, repeat: int) -> dict[
     def paint(painter: UniversalPainter) -> None:
         painter.paint(photo, [(painter.style(painting), 1.0)])
 
-    return _alternate({kind: lambda p=p: paint(p) for kind, p in painters.items()}, repeat)
+    return alternate({kind: lambda p=p: paint(p) for kind, p in painters.items()}, repeat)
 
 
-def _alternate(runs: dict, repeat: int) -> dict[str, float]:
+def alternate(runs: dict, repeat: int) -> dict[str, float]:
     """Each run once untimed, then ``repeat`` rounds taking turns; median seconds of each."""
     for run in runs.values():
         run()
