@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-from winograd import alternate  # this folder is on the path when the script runs
+from winograd import alternate, print_table  # this folder is on the path when the script runs
 
 from painterly import examples, image_io
 from painterly.devices import resolve_runtime, reuse_freed_memory
@@ -94,12 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                      plain_and_rewritten(
                          lambda: PaintingPainter([(painting, 1.0)], universal=universal)(photo),
                          args.repeat)))
-    print("| what | plain ms | rewritten ms | × |\n|---|---:|---:|---:|")
-    for what, seconds in rows:
-        print(f"| {what} | {seconds['plain'] * 1e3:.1f} | {seconds['rewritten'] * 1e3:.1f} | "
-              f"{seconds['plain'] / seconds['rewritten']:.2f} |")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
-
+    print_table(rows, "plain", "rewritten", milliseconds=True)
 
 if __name__ == "__main__":
     main()

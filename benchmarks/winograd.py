@@ -78,6 +78,18 @@ def alternate(runs: dict, repeat: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in seconds.items()}
 
 
+def print_table(rows: list[tuple[str, dict[str, float]]], old: str, new: str,
+                milliseconds: bool = False) -> None:
+    """A Markdown table of (what, {old: seconds, new: seconds}) rows with old / new (above 1:
+    the new way is faster), then the load average."""
+    unit, scale, digits = ("ms", 1e3, 1) if milliseconds else ("s", 1.0, 3)
+    print(f"| what | {old} {unit} | {new} {unit} | × |\n|---|---:|---:|---:|")
+    for what, seconds in rows:
+        print(f"| {what} | {seconds[old] * scale:.{digits}f} | {seconds[new] * scale:.{digits}f} | "
+              f"{seconds[old] / seconds[new]:.2f} |")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", default="chelsea_cat")
@@ -100,13 +112,7 @@ def main(argv=None) -> None:
         rows.append((f"universal picture, {args.universal_size} px",
                      universal_seconds(args.content, args.style, args.universal_size,
                                        args.repeat)))
-    print("| what | direct s | Winograd s | x |")
-    print("|---|---:|---:|---:|")
-    for what, seconds in rows:
-        print(f"| {what} | {seconds['direct']:.3f} | {seconds['Winograd']:.3f} | "
-              f"{seconds['direct'] / seconds['Winograd']:.2f} |")
-    print(f"load average after: {os.getloadavg()}")
-
+    print_table(rows, "direct", "Winograd")
 
 if __name__ == "__main__":
     main()
