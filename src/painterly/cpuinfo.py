@@ -3,6 +3,7 @@ nothing is known and every check says no)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,19 +19,20 @@ a 256 px step 0.35 s instead of 0.41 (0.39 s without), and the fast network pain
 as before."""
 
 
-def cpu_flags() -> set[str]:
+@functools.cache  # read once: every resolve_runtime asks, and the flags never change
+def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (``avx2``, ``avx512f``, ``amx_bf16``, ...); empty if unknown."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
 
 
-def avx2_without_avx512(flags: set[str] | None = None) -> bool:
+def avx2_without_avx512(flags: frozenset[str] | set[str] | None = None) -> bool:
     """True on x86 CPUs with AVX2 and FMA but no AVX-512: where painterly runs VGG19 in fp32
     with Winograd convolutions (``devices.cpu_prefers_winograd``)."""
     flags = cpu_flags() if flags is None else flags

@@ -567,6 +567,11 @@ class PaintingPainter:
         self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
                        for image, weight in paintings]
 
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime it paints in (its universal painter's), as FastPainter.runtime."""
+        return self.universal.runtime
+
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.universal.paint(one[None], self.styles, self.strength,
                                                self.preserve_color) for one in image])
