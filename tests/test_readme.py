@@ -1,6 +1,6 @@
-"""Every command and Python snippet in README.md works as written, at a tiny size.
+"""Every command and Python snippet in README.md and docs/*.md works as written, at a tiny size.
 
-The README's code blocks are read from the file itself: shell blocks (plain or ``sh``) line by
+The documents' code blocks are read from the files themselves: shell blocks (plain or ``sh``) line by
 line, ``python`` blocks whole. Each block runs in a fresh folder that holds stand-ins for the
 reader's own files (``photo.jpg``, ``painting.jpg``, ``holiday/``, ``~/Pictures``: copies of
 bundled pictures). ``painterly`` lines run in this process through click's test runner, with
@@ -29,7 +29,8 @@ import painterly
 from painterly import cli
 from painterly.examples import example_path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SKIPPED = {  # a pattern searched for in the line -> why the line is not run here
     r"^make ": "builds a virtual environment; the test suite already runs inside one",
     r"^python benchmarks/": "benchmarks take minutes; tests/test_benchmarks.py covers them",
@@ -65,21 +66,23 @@ QUIET = {"stylize", "demo", "fast", "train", "export"}
 
 @dataclasses.dataclass
 class Block:
-    line: int          # where the block starts in README.md
+    document: str      # README.md or docs/NAME.md
+    line: int          # where the block starts in it
     language: str      # "python", or "" / "sh" for shell
     text: str
 
     @property
     def id(self) -> str:
-        return f"README.md:{self.line}"
+        return f"{self.document}:{self.line}"
 
 
 def readme_blocks() -> list[Block]:
-    text = README.read_text(encoding="utf-8")
     blocks = []
-    for match in re.finditer(r"^```(\w*)\n(.*?)^```$", text, flags=re.S | re.M):
-        line = text.count("\n", 0, match.start()) + 1
-        blocks.append(Block(line, match[1], match[2]))
+    for path in DOCUMENTS:
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"^```(\w*)\n(.*?)^```$", text, flags=re.S | re.M):
+            line = text.count("\n", 0, match.start()) + 1
+            blocks.append(Block(path.relative_to(ROOT).as_posix(), line, match[1], match[2]))
     return blocks
 
 
@@ -172,9 +175,9 @@ def test_shell_block(block: Block, sandbox: Path):
             while lines and not lines[0].startswith("$ "):
                 expected.append(lines.pop(0))
         words = shlex.split(expand(line, variables, sandbox / "home"), comments=True)
-        assert words[0] == "painterly", f"README.md:{block.line}: cannot run {line!r} here"
+        assert words[0] == "painterly", f"{block.id}: cannot run {line!r} here"
         result = painterly_cli(words[1:] if transcript else tiny(words[1:]))
-        where = f"README.md:{block.line}: {line}"
+        where = f"{block.id}: {line}"
         if transcript:
             printed = (result.stdout + result.stderr).strip().splitlines()
             assert printed == expected, where

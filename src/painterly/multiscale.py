@@ -21,7 +21,7 @@ box in place of a coffee cup at ``--size 256``); the later scales cannot undo it
 photo x painting pairs at 256 px, starting at 128 px kept more of the photo on all five
 (content distance 2-6% lower, luminance SSIM 6-43% higher on a judge painterly does not
 optimise) at about the same Gram style distance (0-7% higher, 1% on average), and 11-15%
-sooner (``benchmarks/quality.py``; see the README's "Style losses, measured")."""
+sooner (``benchmarks/quality.py``; see docs/performance.md, "Style losses, measured")."""
 
 
 MIN_STYLE_GRID = 16
@@ -30,7 +30,7 @@ across the long edge: relu5_1 (one response per 16 pixels) joins at 256 px, not 
 first scale. A departure from Gatys et al. (2017), who match every style layer at every
 scale: on an 8-response grid relu5_1's Gram matrix describes the painting's composition, and
 the first scale painted it over the photo (the Great Wave's curl over the astronaut's face),
-which the finer scales cannot undo. Measured in the README's "relu5_1 joins at 256 px"."""
+which the finer scales cannot undo. Measured in docs/performance.md, "relu5_1 joins at 256 px"."""
 
 
 def style_layers_at(layers: Iterable[str], long_edge: int, *, final: bool) -> list[str]:
