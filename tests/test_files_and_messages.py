@@ -9,6 +9,7 @@ files) and check that reading and output checks succeed or raise ImageError, not
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -220,6 +221,16 @@ def test_full_folder_is_refused_before_the_run(tmp_path, monkeypatch, content_pn
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp_on_full_disk)
     refused(run("stylize", content_png, style_png, "-o", tmp_path / "o.png", *TINY),
             "o.png", "no space left on the device")
+
+
+def test_a_folder_that_takes_no_new_files_says_so(tmp_path, monkeypatch, content_png, style_png,
+                                                 never_runs):
+    def no_new_files(*args, **kwargs):  # what creating a file in /proc gives
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+    monkeypatch.setattr(tempfile, "mkstemp", no_new_files)
+    message = refused(run("stylize", content_png, style_png, "-o", tmp_path / "o.png", *TINY),
+                      "does not take new files")
+    assert "No such file" not in message
 
 
 def test_no_extension_says_so_plainly(tmp_path, content_png, style_png, never_runs):

@@ -494,6 +494,8 @@ def _check_folder(folder: Path, name: str) -> None:
             file.write(bytes(4096))
             file.flush()
     except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder exists, but no file can be made in it (/proc)
+            raise OutputError(f"cannot write {name}: folder {where} does not take new files") from exc
         raise OutputError(f"cannot write {name}: folder {where}: {_reason(exc)}") from exc
     finally:
         if probe is not None:
