@@ -124,32 +124,58 @@ def train_decoder(
         decoder.input_scale.fill_(_feature_rms(encoder, layer, pool, config, runtime.device) ** -1)
         if shallower is not None:
             _warm_start(decoder, shallower)
-    transfers = round(config.transfer_fraction * config.batch_size)
     autocast = (contextlib.nullcontext() if runtime.dtype == torch.float32
                 else torch.autocast(runtime.device.type, dtype=runtime.dtype))
 
     def step(number: int) -> dict[str, float]:
-        photos_ = pool.sample(config.batch_size, config.crop_size, generator,
-                              tuple(config.photo_edge)).to(runtime.device)
+        batch = pool.sample(config.batch_size, config.crop_size, generator,
+                            tuple(config.photo_edge)).to(runtime.device)
         with autocast:
-            with torch.no_grad():
-                target = _with_transfers(encoder(photos_, [layer])[layer].float(), transfers,
-                                         config.whitening_ridge)
-            decoded = decoder(target.to(photos_.dtype))
-            again = encoder(decoded, [layer])[layer].float()
-        own = config.batch_size - transfers  # the photos whose features were left as they are
-        pixel = F.mse_loss(decoded[:own].float(), photos_[:own]) if own else decoded.new_zeros(())
-        feature = F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
-        total = pixel + config.feature_weight * feature
+            total, terms = _decoder_loss(decoder, encoder, layer, batch, config)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate * learning_rate_factor(number, config.steps, config.decay)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
-        if not math.isfinite(total.item()):
+        if not math.isfinite(terms["total"]):
             raise FloatingPointError("the decoder's loss became NaN or infinite; lower the learning rate")
-        return {"pixel": pixel.item(), "feature": feature.item(), "total": total.item()}
+        return terms
 
+    state = (decoder, optimizer, generator)
+    seconds = _run_steps(step, start, spent, config, checkpoint, state, callback)
+    start_from = {"continued": True} if initial is not None else {
+        "warm_start": shallower.layer if shallower is not None else None}
+    record = _record(layer, config, pool, seconds, runtime.describe(), **start_from)
+    checkpoint.unlink(missing_ok=True)
+    return decoder.eval().requires_grad_(False).cpu(), record
+
+
+def _decoder_loss(decoder: Decoder, encoder, layer: str, photos: torch.Tensor,
+                  config: DecoderConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """photos (B,3,H,W) in [0,1] -> (the loss to minimise, its terms as numbers).
+
+    The last ``transfer_fraction`` of the batch is decoded from transferred features (see
+    :func:`_with_transfers`) and judged by the feature loss alone; the others by both losses.
+    """
+    transfers = round(config.transfer_fraction * config.batch_size)
+    with torch.no_grad():
+        target = _with_transfers(encoder(photos, [layer])[layer].float(), transfers,
+                                 config.whitening_ridge)
+    decoded = decoder(target.to(photos.dtype))
+    again = encoder(decoded, [layer])[layer].float()
+    own = config.batch_size - transfers  # the photos whose features were left as they are
+    pixel = F.mse_loss(decoded[:own].float(), photos[:own]) if own else decoded.new_zeros(())
+    feature = F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
+    total = pixel + config.feature_weight * feature
+    return total, {"pixel": pixel.item(), "feature": feature.item(), "total": total.item()}
+
+
+def _run_steps(step: Callable[[int], dict[str, float]], start: int, spent: float,
+               config: DecoderConfig, checkpoint: Path, state: tuple,
+               callback: Callable[[TrainProgress], None] | None) -> float:
+    """Run ``step`` for steps start+1 .. config.steps, writing a checkpoint of ``state``
+    (decoder, optimizer, generator) every ``checkpoint_minutes`` and on Ctrl-C (then raising
+    TrainingInterrupted). Returns the seconds of the whole training, ``spent`` included."""
     clock, last, done = time.perf_counter() - spent, time.perf_counter(), start
     try:
         for number in range(start + 1, config.steps + 1):
@@ -158,19 +184,14 @@ def train_decoder(
             now = time.perf_counter()
             saved = now - last >= config.checkpoint_minutes * 60
             if saved:
-                _save_checkpoint(checkpoint, number, now - clock, decoder, optimizer, generator)
+                _save_checkpoint(checkpoint, number, now - clock, *state)
                 last = now
             if callback is not None:
                 callback(TrainProgress(number, config.steps, terms, now - clock, saved))
     except KeyboardInterrupt:
-        _save_checkpoint(checkpoint, done, time.perf_counter() - clock, decoder, optimizer, generator)
+        _save_checkpoint(checkpoint, done, time.perf_counter() - clock, *state)
         raise TrainingInterrupted(checkpoint, done) from None
-    start_from = {"continued": True} if initial is not None else {
-        "warm_start": shallower.layer if shallower is not None else None}
-    record = _record(layer, config, pool, time.perf_counter() - clock, runtime.describe(),
-                     **start_from)
-    checkpoint.unlink(missing_ok=True)
-    return decoder.eval().requires_grad_(False).cpu(), record
+    return time.perf_counter() - clock
 
 
 def _with_transfers(features: torch.Tensor, count: int, ridge: float = 0.0) -> torch.Tensor:
