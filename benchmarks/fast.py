@@ -116,7 +116,8 @@ def _painterly(payload: dict):
     import torch
 
     from painterly import image_io
-    from painterly.devices import resolve_runtime, reuse_freed_memory
+    from painterly.cpuinfo import reuse_freed_memory
+    from painterly.devices import resolve_runtime
     from painterly.fast import FastPainter, load_mix
 
     if payload.get("threads"):

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from winograd import alternate, print_table  # this folder is on the path when the script runs
 
 from painterly import examples, image_io
-from painterly.devices import resolve_runtime, reuse_freed_memory
+from painterly.cpuinfo import reuse_freed_memory
+from painterly.devices import resolve_runtime
 from painterly.fast import decoders, network
 from painterly.fast.paint import FastPainter, load_mix
 from painterly.fast.wct import PaintingPainter, UniversalPainter

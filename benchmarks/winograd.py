@@ -29,7 +29,8 @@ import time
 from roofline import ObjectiveStep  # this folder is on the path when the script runs
 
 from painterly import StyleConfig, examples, image_io
-from painterly.devices import resolve_runtime, reuse_freed_memory
+from painterly.cpuinfo import reuse_freed_memory
+from painterly.devices import resolve_runtime
 from painterly.fast.wct import UniversalPainter
 from painterly.models.winograd import available
 from painterly.pipeline import _prepare, load_vgg19

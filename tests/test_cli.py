@@ -25,6 +25,8 @@ from PIL import Image
 
 import painterly
 from painterly import Interrupted, StyleConfig, cli, image_io, pipeline
+from painterly.cli.common import param_type
+from painterly.cli.stylize import default_demo_output, parse_style
 from painterly.image_io import read_png_metadata
 
 # Adam keeps these runs independent of the optimiser; the demo test runs the defaults (L-BFGS).
@@ -115,6 +117,27 @@ def test_version_and_help():
     assert "stylize" in result.stdout and "demo" in result.stdout and "Exit codes" in result.stdout
 
 
+def test_every_listed_command_loads_under_its_name_and_threads_where_it_computes():
+    ctx = click.Context(cli.cli)
+    for name, where in cli.SUBCOMMANDS.items():
+        command = cli.cli.get_command(ctx, name)
+        assert isinstance(command, click.Command) and command.name == name
+        leaves = command.commands.values() if isinstance(command, click.Group) else [command]
+        for leaf in leaves:
+            assert any(p.name == "threads" for p in leaf.params) == where.computes, (name, leaf.name)
+    assert cli.cli.get_command(ctx, "no-such-command") is None
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["examples"]])
+def test_help_version_and_examples_answer_without_importing_pytorch(args):
+    code = ("import sys; from painterly.cli import main; sys.argv = ['painterly', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as exit_:\n    assert not exit_.code, exit_.code\n"
+            "assert 'torch' not in sys.modules, 'PyTorch was imported'")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
 def test_every_config_field_is_an_option_with_the_library_default():
     text = run("stylize", "--help").stdout
     blocks = {b.split()[0]: " ".join(b.split()) for b in re.split(r"\n(?=  -)", text) if b.strip()}
@@ -148,22 +171,22 @@ def test_every_config_field_is_an_option_with_the_library_default():
     (":0.5", (":0.5", 1.0)),
 ])
 def test_parse_style(text, expected):
-    assert cli.parse_style(text) == expected
+    assert parse_style(text) == expected
 
 
 @pytest.mark.parametrize("text", ["a.png:-1", "a.png:nan", "a.png:inf"])
 def test_parse_style_rejects_bad_weights(text):
     with pytest.raises(ValueError, match="style weight"):
-        cli.parse_style(text)
+        parse_style(text)
 
 
 def test_param_types_follow_annotations():
-    assert cli.param_type(int | None) is click.INT
-    assert cli.param_type(Literal["a", "b"]).choices == ("a", "b")
-    assert cli.param_type(tuple[float, ...] | None).convert("1, 2.5", None, None) == (1.0, 2.5)
-    assert cli.param_type(tuple[str, ...]).convert("", None, None) == ()
+    assert param_type(int | None) is click.INT
+    assert param_type(Literal["a", "b"]).choices == ("a", "b")
+    assert param_type(tuple[float, ...] | None).convert("1, 2.5", None, None) == (1.0, 2.5)
+    assert param_type(tuple[str, ...]).convert("", None, None) == ()
     with pytest.raises(TypeError):
-        cli.param_type(dict[str, int])
+        param_type(dict[str, int])
 
 
 def test_styles_with_weights_reach_the_library(tmp_path, content_png, style_png, fake_stylize):
@@ -415,7 +438,7 @@ def test_verbose_shows_the_traceback_of_unexpected_errors(tmp_path, content_png,
 def test_demo_replaces_only_its_own_output(tmp_path, monkeypatch, fake_stylize):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    default = cli.default_demo_output()
+    default = default_demo_output()
     assert default.is_relative_to(tmp_path / "data")
     for _ in range(2):  # the second run replaces the first one's image
         result = run("demo", "--quiet")
@@ -461,7 +484,5 @@ def test_process_stylize(tmp_path, content_png, style_png):
 
 
 def test_a_bundled_painting_with_a_bad_weight_is_a_bad_weight_not_a_missing_file():
-    from painterly.cli import parse_style
-
     with pytest.raises(ValueError, match="must be a number"):
         parse_style("starry_night:abc")

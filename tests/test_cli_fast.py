@@ -114,6 +114,9 @@ def test_train_refuses_bad_input_up_front(style_png, tmp_path):
     assert result.exit_code == 2 and "no photos" in result.output
     result = run("train", tmp_path / "missing.jpg", "--photos", photos, "-o", tmp_path / "s")
     assert result.exit_code == 2 and "no such file" in result.output
+    # a bundled painting by name, as everywhere: the photos are what is wrong here
+    result = run("train", "starry_night", "--photos", photos, "-o", tmp_path / "s")
+    assert result.exit_code == 2 and "no photos" in result.output
 
 
 def test_train_will_not_replace_a_style(style_png, content_png, style_folder):

@@ -38,7 +38,7 @@ def test_missing_cuda_is_explained():
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_freed_memory_is_kept_for_reuse_where_glibc_allows():
     # mallopt is process-wide, so it is tried in a process of its own
-    code = "from painterly.devices import reuse_freed_memory; print(reuse_freed_memory())"
+    code = "from painterly.cpuinfo import reuse_freed_memory; print(reuse_freed_memory())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
 

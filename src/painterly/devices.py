@@ -8,9 +8,7 @@ and pools run in bf16/fp16) without re-casting 20M weights every step.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -27,35 +25,6 @@ def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         log.warning(message)
-
-
-KEEP_FREE_HEAP_BYTES = 1 << 30
-"""Free memory at the top of the heap that glibc keeps for reuse before it returns any."""
-
-
-def reuse_freed_memory() -> bool:
-    """Keep the memory that freed tensors leave for the next ones, instead of handing each
-    large block back to the system; True where that took (glibc), False elsewhere.
-
-    glibc serves every block above its mmap threshold (at most 32 MB) by mmap and unmaps it
-    when freed, so each fresh activation of that size pays a page fault for every 4 KB page
-    it touches: an out-of-place ReLU on a 64x512x512 bf16 activation took 16-19 ms, 5 ms in
-    place, 8 ms with mmap off. Then freed blocks are reused from the heap: in alternating
-    runs on a 2-core Xeon the bundled fast network painted 1024x576 in 150-208 ms instead of
-    199-252 (512x288: 32-48 against 37-73), universal style transfer a 512x512 photo in
-    1.0-1.1 s instead of 1.2-1.5, and the demo took 31.2 s against 32.5, at the same peak
-    memory. Process-wide, so painterly's commands set it (``cli.main``, and the worker
-    processes they spawn), not ``import painterly``: a program that imports painterly keeps
-    its own allocator's settings.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h>
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, KEEP_FREE_HEAP_BYTES))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .image_io import ImageError
 from .specs import parse_weighted
 
 KINDS = ("content", "style", "masks")
@@ -83,6 +82,8 @@ def input_image(text: str) -> str:
     A path where something exists always wins (its own checks report what is wrong with
     it). Raises ImageError naming ``text`` and listing the bundled names when it is neither.
     """
+    from .image_io import ImageError  # PyTorch: `painterly examples` lists without it
+
     path = resolve_image(text)
     if not os.path.lexists(path):
         raise ImageError(f"cannot read {text!r}: no such file; {names_hint()}")

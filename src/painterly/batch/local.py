@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from ..devices import reuse_freed_memory
+from ..cpuinfo import reuse_freed_memory
 from .items import Item
 from .runner import Backend, Result, paint_one
 
@@ -19,7 +19,7 @@ _ENGINE = None
 
 def _start_worker(engine, threads: int) -> None:
     """In each worker: Ctrl-C is the parent's to handle (it stops the pool); own threads;
-    freed memory reused, as in the ``painterly`` process (``devices.reuse_freed_memory``)."""
+    freed memory reused, as in the ``painterly`` process (``cpuinfo.reuse_freed_memory``)."""
     global _ENGINE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)

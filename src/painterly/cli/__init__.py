@@ -1,16 +1,17 @@
-"""The ``painterly`` command: one module per group of subcommands.
+"""The ``painterly`` command: one module per group of subcommands, each imported only when
+it runs (``group.Painterly``), so that ``painterly --help`` does not wait for PyTorch.
 
 ``stylize``/``demo`` (the optimiser), ``fast``/``train``/``styles``/``export`` (fast styles),
-``examples``, ``explore``, ``studio`` and ``batch`` (many photos, resumable, here or on Ray).
-Errors become one-line messages in exactly one place, :class:`~painterly.cli.common.Painterly`.
+``video``, ``batch`` (many photos, resumable, here or on Ray), ``examples``, ``explore`` and
+``studio``. Errors become one-line messages in exactly one place, ``Painterly.invoke``.
 """
 
-import signal  # first, before anything slow to import (no __future__ import here for that)
+import signal  # first, before anything else is imported (no __future__ import here for that)
 import sys
 
 
 def _exit_on_ctrl_c(signum, frame):
-    """Ctrl-C while the commands (and PyTorch) are still importing: one line, no traceback."""
+    """Ctrl-C while the command is still starting: one line, no traceback."""
     sys.stderr.write("painterly: interrupted\n")
     raise SystemExit(130)
 
@@ -29,34 +30,41 @@ def _guard_imports() -> bool:
 
 _GUARD = _guard_imports()
 
-import click  # noqa: E402  (the imports below take a second or two: PyTorch)
+import click  # noqa: E402
 
-from .. import __version__
-from ..devices import reuse_freed_memory
-from ..explore.commands import explore
-from ..web.server import studio_command
-from .batch import batch_command
-from .common import EXIT_INTERRUPTED, PROG, Painterly, add_threads_option, param_type
-from .examples import examples_command
-from .fast import export_command, fast_command, styles_command, train_command
-from .stylize import default_demo_output, demo, parse_style, stylize
-from .video import video_command
+from .. import __version__  # noqa: E402
+from ..cpuinfo import reuse_freed_memory  # noqa: E402
+from .group import EXIT_INTERRUPTED, PROG, Painterly, Subcommand  # noqa: E402
+
+SUBCOMMANDS = {  # in `painterly --help`, alphabetical
+    "stylize": Subcommand(".stylize", "stylize",
+                          "paint a photo like one or more paintings (Gatys et al.)"),
+    "demo": Subcommand(".stylize", "demo", "paint the bundled cat like The Starry Night"),
+    "fast": Subcommand(".fast", "fast_command",
+                       "paint photos in one pass: a fast style or any painting"),
+    "train": Subcommand(".fast", "train_command", "train a fast style on paintings, or add one"),
+    "styles": Subcommand(".fast", "styles_command", "list the fast styles: bundled and your own",
+                         computes=False),
+    "export": Subcommand(".fast", "export_command", "write a fast style as an ONNX network",
+                         computes=False),
+    "video": Subcommand(".video", "video_command", "paint a clip frame by frame, without flicker"),
+    "batch": Subcommand(".batch", "batch_command", "paint many photos, resumable, here or on Ray"),
+    "examples": Subcommand(".examples", "examples_command",
+                           "list the bundled photos, paintings and masks", computes=False),
+    "explore": Subcommand("..explore.commands", "explore",
+                          "see what the network sees (Gatys et al., Fig. 1-3)"),
+    "studio": Subcommand("..web.server", "studio_command",
+                         "open the studio: paint in a local web page"),
+}
 
 
-@click.group(cls=Painterly, context_settings={"help_option_names": ["-h", "--help"]},
+@click.group(cls=Painterly, subcommands=SUBCOMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Exit codes: 0 done, 2 refused before starting (bad arguments or files), "
                     "1 failed while running, 130 interrupted.")
 @click.version_option(__version__, prog_name=PROG, message="%(prog)s %(version)s")
 def cli() -> None:
     """Neural style transfer (Gatys, Ecker & Bethge) that works offline."""
-
-
-for command in (stylize, demo, fast_command, train_command, styles_command, export_command,
-                examples_command, explore, studio_command, batch_command, video_command):
-    cli.add_command(command)
-for command in (stylize, demo, fast_command, train_command, explore, studio_command,
-                batch_command, video_command):
-    add_threads_option(command)  # the commands that compute
 
 
 if _GUARD:
@@ -74,4 +82,4 @@ def main() -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
-__all__ = ["cli", "main", "default_demo_output", "param_type", "parse_style"]
+__all__ = ["cli", "main"]

@@ -17,8 +17,9 @@ from tqdm import tqdm
 from .. import batch
 from ..batch import cluster
 from ..devices import resolve_runtime
-from .common import (EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED, check_scale_out, config_options,
-                     make_config, runtime_options, scale_out_options, setup)
+from .common import (check_scale_out, config_options, make_config, runtime_options, scale_out_options,
+                     setup)
+from .group import EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED
 
 OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "tv_weight",
                      "style_scale", "style_layers", "content_layers", "optimizer", "init", "seed")

@@ -1,15 +1,5 @@
-"""What every ``painterly`` command shares: options generated from dataclasses, the one
-error handler, logging to stderr and the output flags.
-
-Exit codes (errors are converted in one place, :meth:`Painterly.invoke`):
-
-* 0: success; the output path is printed on stdout.
-* 2: refused before any work started: click's usage errors, and every ``ValueError``,
-  ``TypeError`` or ``OSError`` raised while checking the arguments, input files, output path,
-  configuration and device. Nothing was computed or written.
-* 1: the run started and failed: weights that do not load, a NaN loss, a full disk, any
-  I/O error, or an unexpected exception (``-v`` shows its traceback).
-* 130: interrupted (Ctrl-C); the image so far is saved when at least one step was done.
+"""What every ``painterly`` command shares: options generated from dataclasses, logging to
+stderr, the output flags and ``--threads``. Errors become messages in ``group``.
 """
 
 from __future__ import annotations
@@ -18,9 +8,7 @@ import dataclasses
 import functools
 import logging
 import os
-import sys
 import time
-import traceback
 import typing
 from collections.abc import Callable
 from typing import Literal, get_args, get_origin
@@ -29,10 +17,8 @@ import click
 import torch
 
 from ..config import StyleConfig
+from .group import PROG, VERBOSE
 
-PROG = "painterly"
-EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-STARTED, VERBOSE = "painterly.started", "painterly.verbose"
 _SCALARS = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 
 
@@ -158,43 +144,6 @@ def add_threads_option(command: click.Command) -> click.Command:
     elif not any(p.name == "threads" for p in command.params):
         command.params.append(threads_option())
     return command
-
-
-# ------------------------------------------------------------- the one error handler
-
-class Painterly(click.Group):
-    """The command group; its ``invoke`` is the one place errors become messages."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # click's own usage errors and exits keep click's formatting
-        except KeyboardInterrupt:
-            click.echo(f"{PROG}: interrupted; nothing was written", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
-            fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
-        except Exception as exc:
-            if ctx.meta.get(VERBOSE):
-                traceback.print_exception(exc, file=sys.stderr)
-                hint = ""
-            else:
-                hint = " (run with -v to see the traceback)"
-            fail(ctx, f"unexpected {type(exc).__name__}: {one_line(exc)}{hint}", EXIT_RUNTIME)
-
-
-def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (``'path': reason`` for OS errors)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f"'{exc.filename}': " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:
-    click.echo(f"{PROG}: error: {message}", err=True)
-    ctx.exit(code)
 
 
 class _StderrHandler(logging.Handler):

@@ -28,8 +28,8 @@ from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
 from ..fast.photos import find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT, training_runtime
 from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
-from .common import (EXIT_INTERRUPTED, PROG, STARTED, CommaList, output_options, runtime_options,
-                     setup)
+from .common import CommaList, output_options, runtime_options, setup
+from .group import EXIT_INTERRUPTED, PROG, STARTED
 
 
 
@@ -208,6 +208,7 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
     Ctrl-C writes a checkpoint; the same command with --resume continues it.
     """
     setup(ctx, verbose)
+    paintings = [input_image(painting) for painting in paintings]  # a bundled one by name
     for painting in paintings:
         image_io.check_image_file(painting)
     find_photos(photos)

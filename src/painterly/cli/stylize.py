@@ -27,8 +27,8 @@ from ..models.weights import check_weights_file
 from ..examples import input_image
 from ..examples import parse_picture_spec as parse_style
 from ..optimize import Progress
-from .common import (EXIT_INTERRUPTED, PROG, STARTED, config_options, make_config,
-                     output_options, setup)
+from .common import config_options, make_config, output_options, setup
+from .group import EXIT_INTERRUPTED, PROG, STARTED
 
 DEMO_CONTENT, DEMO_STYLE = "content/chelsea_cat.png", "style/starry_night.jpg"
 DEMO_OVERRIDES = ("size", "iterations", "device", "precision")

@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from .. import image_io
 from ..devices import resolve_runtime
-from .common import (EXIT_INTERRUPTED, PROG, STARTED, check_scale_out, output_options,
-                     runtime_options, scale_out_options, setup)
+from .common import check_scale_out, output_options, runtime_options, scale_out_options, setup
+from .group import EXIT_INTERRUPTED, PROG, STARTED
 
 
 @click.command("video", no_args_is_help=True)

@@ -20,6 +20,7 @@ import click
 from tqdm import tqdm
 
 from .. import __version__, image_io
+from ..cli.group import STARTED
 from ..devices import resolve_runtime
 from ..examples import input_image
 from ..models.layers import deepest
@@ -34,10 +35,6 @@ from .reconstruct import DEFAULT_SIZE as RECONSTRUCT_SIZE
 from .reconstruct import DEFAULT_STEPS as RECONSTRUCT_STEPS
 from .reconstruct import reconstruct_content, reconstruct_style
 from .tradeoff import DEFAULT_STYLE_WEIGHTS, tradeoff_grid
-
-_STARTED = "painterly.started"
-"""The main CLI's flag: errors after it exit 1 (failed while running), before it 2 (refused).
-Set at the first progress report: the library checks every argument before that."""
 
 
 def _layer_list(text: str) -> tuple[str, ...]:
@@ -91,7 +88,9 @@ class ProgressBar:
         self.ctx, self.quiet, self.bar = ctx, quiet, None
 
     def __call__(self, progress: ExploreProgress) -> None:
-        self.ctx.meta[_STARTED] = True
+        # errors from here on exit 1 (failed while running), before it 2: the library
+        # checks every argument before its first progress report
+        self.ctx.meta[STARTED] = True
         total = progress.stages * progress.steps
         if self.bar is None:
             self.bar = tqdm(total=total, disable=self.quiet, file=sys.stderr, unit="step",

@@ -1,0 +1,102 @@
+"""The ``painterly`` command group: subcommands imported when they run, and the one place
+errors become messages. Imports no PyTorch, so ``painterly --help``, ``--version`` and
+``examples`` answer at once (PyTorch alone takes a second or more to import).
+
+Exit codes (errors are converted in one place, :meth:`Painterly.invoke`):
+
+* 0: success; the output path is printed on stdout.
+* 2: refused before any work started: click's usage errors, and every ``ValueError``,
+  ``TypeError`` or ``OSError`` raised while checking the arguments, input files, output path,
+  configuration and device. Nothing was computed or written.
+* 1: the run started and failed: weights that do not load, a NaN loss, a full disk, any
+  I/O error, or an unexpected exception (``-v`` shows its traceback).
+* 130: interrupted (Ctrl-C); the image so far is saved when at least one step was done.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+import typing
+from dataclasses import dataclass
+
+import click
+
+PROG = "painterly"
+EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+STARTED, VERBOSE = "painterly.started", "painterly.verbose"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """Where a subcommand lives, and the line ``painterly --help`` lists it with."""
+
+    module: str  # relative to this package, e.g. ".stylize"
+    attribute: str
+    summary: str
+    computes: bool = True  # runs a network: gets ``--threads``
+
+
+class Painterly(click.Group):
+    """The command group. ``subcommands`` are imported on first use; ``invoke`` turns every
+    error into one line and an exit code (see ``common``'s docstring)."""
+
+    def __init__(self, *args, subcommands: dict[str, Subcommand] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subcommands = subcommands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.subcommands.keys() | self.commands.keys())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.subcommands:
+            self.add_command(self._load(name), name)
+        return self.commands.get(name)
+
+    def _load(self, name: str) -> click.Command:
+        where = self.subcommands[name]
+        command = getattr(importlib.import_module(where.module, __package__), where.attribute)
+        if where.computes:
+            from .common import add_threads_option  # PyTorch: only the commands that compute
+
+            add_threads_option(command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The summaries from ``subcommands``, without importing any command."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self.subcommands[name].summary if name in self.subcommands
+                                 else self.commands[name].get_short_help_str())
+                                for name in self.list_commands(ctx)])
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own usage errors and exits keep click's formatting
+        except KeyboardInterrupt:
+            click.echo(f"{PROG}: interrupted; nothing was written", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
+            fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
+        except Exception as exc:
+            if ctx.meta.get(VERBOSE):
+                traceback.print_exception(exc, file=sys.stderr)
+                hint = ""
+            else:
+                hint = " (run with -v to see the traceback)"
+            fail(ctx, f"unexpected {type(exc).__name__}: {one_line(exc)}{hint}", EXIT_RUNTIME)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (``'path': reason`` for OS errors)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"'{exc.filename}': " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:
+    click.echo(f"{PROG}: error: {message}", err=True)
+    ctx.exit(code)
