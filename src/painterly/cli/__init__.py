@@ -36,7 +36,7 @@ from .. import __version__  # noqa: E402
 from ..cpuinfo import reuse_freed_memory  # noqa: E402
 from .group import EXIT_INTERRUPTED, PROG, Painterly, Subcommand  # noqa: E402
 
-SUBCOMMANDS = {  # in `painterly --help`, alphabetical
+SUBCOMMANDS = {  # `painterly --help` lists them alphabetically
     "stylize": Subcommand(".stylize", "stylize",
                           "paint a photo like one or more paintings (Gatys et al.)"),
     "demo": Subcommand(".stylize", "demo", "paint the bundled cat like The Starry Night"),

@@ -40,7 +40,7 @@ class Subcommand:
 
 class Painterly(click.Group):
     """The command group. ``subcommands`` are imported on first use; ``invoke`` turns every
-    error into one line and an exit code (see ``common``'s docstring)."""
+    error into one line and an exit code (the module's docstring lists them)."""
 
     def __init__(self, *args, subcommands: dict[str, Subcommand] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,9 +66,12 @@ class Painterly(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The summaries from ``subcommands``, without importing any command."""
         with formatter.section("Commands"):
-            formatter.write_dl([(name, self.subcommands[name].summary if name in self.subcommands
-                                 else self.commands[name].get_short_help_str())
-                                for name in self.list_commands(ctx)])
+            formatter.write_dl([(name, self._summary(name)) for name in self.list_commands(ctx)])
+
+    def _summary(self, name: str) -> str:
+        if name in self.subcommands:
+            return self.subcommands[name].summary
+        return self.commands[name].get_short_help_str()  # one added as a command object
 
     def invoke(self, ctx: click.Context):
         try:
