@@ -1,7 +1,7 @@
 """How close the fast styles come to the optimiser, by painterly's own fp32 objective.
 
     python benchmarks/fast_quality.py [--photos DIR] [--size 512] [--optimise 1] [--out DIR]
-        [--reference chelsea_cat:starry_night:docs/demo.jpg]
+        [--reference chelsea_cat:starry_night:docs/demo.jpg] [--network STYLE_DIR]
 
 For every photo in --photos (default: the five example photos, none of which the bundled
 network was trained on) and every bundled style, it paints the photo with the fast network
@@ -10,7 +10,10 @@ style, tv) in fp32 at the output size, against the painting the style was traine
 the first --optimise photos it also runs the optimiser with its defaults (``stylize``, the
 same size) on every style listed in --optimise-styles and scores that; the table gives the
 ratio of the fast result's style loss to the optimiser's. It writes contact sheets (photo,
-then one column per style) and, for the optimised pairs, photo | fast | optimiser strips.
+then one column per style) and, for the optimised pairs, photo | fast | optimiser strips and
+the optimiser's own picture (``optimiser_PHOTO_STYLE.png``, for ``--reference`` in a later
+run: the optimiser's pictures do not depend on the network). ``--network`` scores another
+network trained on the bundled paintings, a candidate phase, in place of the bundled one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from painterly import StyleConfig, stylize
-from painterly.fast import FastPainter, bundled_styles, load_mix
+from painterly.fast import FastPainter, load_mix
 from painterly.fast.store import BUNDLED_DIR
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
@@ -42,8 +45,9 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="painterly-fast-quality-"))
     out.mkdir(parents=True, exist_ok=True)
     photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    names = bundled_styles()
-    paintings = _paintings()
+    network = Path(args.network)
+    paintings = _paintings(network)
+    names = list(paintings)
     print(f"photos: {', '.join(p.name for p in photos)}; size {args.size}; "
           f"load {os.getloadavg()[0]:.2f}; output {out}")
     rows, sheet = [], []
@@ -51,7 +55,7 @@ def main() -> None:
         image = load_image(photo, long_edge=args.size)
         row = [tensor_to_pil(image)]
         for name in names:
-            styles, mix = load_mix([name])
+            styles, mix = load_mix([str(network / name)])
             started = time.perf_counter()
             fast = FastPainter(styles, mix)(image)
             seconds = time.perf_counter() - started
@@ -76,6 +80,7 @@ def _optimise(photo, painting, size, out, fast_image, photo_image) -> dict:
     started = time.perf_counter()
     result = stylize(photo, painting, StyleConfig(size=size))
     seconds = time.perf_counter() - started
+    result.save(out / f"optimiser_{photo.stem}_{Path(painting).stem}.png")
     score = evaluate(result, photo, painting, StyleConfig(size=size))
     strip = _strip([photo_image, fast_image, result], ["photo", "fast (one pass)", "optimiser (default)"])
     strip.save(out / f"compare_{photo.stem}_{Path(painting).stem}.jpg", quality=90)
@@ -94,8 +99,9 @@ def _score_reference(photo, painting, size, out, fast_image, photo_image, refere
     return {"optimiser": score, "optimiser_seconds": float("nan"), "reference": str(reference)}
 
 
-def _paintings() -> dict[str, Path]:
-    config = json.loads((BUNDLED_DIR / "config.json").read_text())
+def _paintings(network: Path) -> dict[str, Path]:
+    """Each style of the network's name -> the bundled painting it was trained on."""
+    config = json.loads((network / "config.json").read_text())
     return {s["name"]: STYLES / s["painting"] for s in config["styles"]}
 
 
@@ -163,6 +169,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--reference", action="append", default=[], metavar="PHOTO:STYLE:FILE",
                         help="score FILE, an optimiser result made earlier at --size for that photo "
                              "(file stem) and style, instead of running the optimiser")
+    parser.add_argument("--network", default=str(BUNDLED_DIR), metavar="STYLE_DIR",
+                        help="a network trained on the bundled paintings (default: the bundled one)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     args.reference = {tuple(r.split(":")[:2]): r.split(":", 2)[2] for r in args.reference}
