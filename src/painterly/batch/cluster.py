@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .items import Item
-from .runner import Backend, Result, one_line, paint_one
+from ..errors import one_line
+from .runner import Backend, Result, paint_one
 
 INSTALL_HINT = 'pip install "painterly[ray]"'
 _RESULT_FIELDS = ("key", "error", "pixels", "width", "height", "seconds", "worker")

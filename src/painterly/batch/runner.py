@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from .. import __version__, image_io
+from ..errors import one_line
 from .items import Item
 from .record import DONE, FAILED, RECORD_NAME, Entry, Recorder, read_record
 
@@ -65,13 +66,6 @@ class BatchInterrupted(KeyboardInterrupt):
     def __init__(self, summary: Summary):
         super().__init__("interrupted")
         self.summary = summary
-
-
-def one_line(exc: BaseException) -> str:
-    """``exc``'s message on one line (``'path': reason`` for OS errors)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return (f"'{exc.filename}': " if exc.filename else "") + exc.strerror
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def paint_one(engine: Callable[[Item], torch.Tensor], item: Item) -> Result:

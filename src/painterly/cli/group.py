@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import click
 
+from ..errors import one_line
+
 PROG = "painterly"
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 STARTED, VERBOSE = "painterly.started", "painterly.verbose"
@@ -90,14 +92,6 @@ class Painterly(click.Group):
             else:
                 hint = " (run with -v to see the traceback)"
             fail(ctx, f"unexpected {type(exc).__name__}: {one_line(exc)}{hint}", EXIT_RUNTIME)
-
-
-def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (``'path': reason`` for OS errors)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f"'{exc.filename}': " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:

@@ -52,6 +52,7 @@ from starlette.staticfiles import StaticFiles
 from .. import __version__, image_io
 from ..config import StyleConfig
 from ..devices import resolve_runtime
+from ..errors import one_line
 from ..fast.store import FastStyles
 from ..models.vgg import FeatureExtractor
 from ..multiscale import min_short_side
@@ -484,7 +485,7 @@ def _is_clip(job: Job) -> bool:
 
 def _fast_error(exc: FastError) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return error(exc.status, " ".join(str(exc).split()), headers=headers)
+    return error(exc.status, one_line(exc), headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -37,6 +37,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import __version__, image_io
 from ..devices import Runtime
+from ..errors import one_line
 from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
 from ..fast.store import (BUNDLED_DIR, FastStyles, StyleError, bundled_styles, load_styles,
                           user_styles)
@@ -149,7 +150,7 @@ class FastStudio:
                 try:
                     self._catalogue = self._scan()
                 except StyleError as exc:  # the studio's own folder has gone or broken
-                    raise FastError(" ".join(str(exc).split()), status=500) from None
+                    raise FastError(one_line(exc), status=500) from None
             return list(self._catalogue.values())
 
     def style(self, name: object) -> FastStyle:
@@ -224,7 +225,7 @@ class FastStudio:
             painter = self.painter(style, colours, live)
             return painter(image)
         except StyleError as exc:  # its folder broke since the studio listed it
-            raise FastError(" ".join(str(exc).split()), status=500) from None
+            raise FastError(one_line(exc), status=500) from None
         finally:
             self._painting.release()
 

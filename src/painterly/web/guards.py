@@ -10,6 +10,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..errors import one_line
+
 log = logging.getLogger(__name__)
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -195,7 +197,7 @@ class Failsafe:
 
 def failure(exc: Exception, path: str) -> JSONResponse:
     """The answer to an exception that no route turned into one (see :class:`Failsafe`)."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = one_line(exc)
     if out_of_space(exc):
         log.warning("%s: the disk is full: %s", path, reason)
         return error(507, "the disk is full: nothing was stored; free some space and try again")

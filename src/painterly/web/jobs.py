@@ -32,6 +32,7 @@ from typing import Literal
 
 from PIL import Image
 
+from ..errors import one_line
 from ..multiscale import Scale
 from ..optimize import Progress
 
@@ -232,7 +233,7 @@ class JobManager:
             self._finish(job, "cancelled", elapsed=time.perf_counter() - started)
         except Exception as exc:  # a failed run must never take the worker down
             log.warning("job %s failed: %s", job.id, exc, exc_info=not isinstance(exc, ValueError))
-            message = " ".join(str(exc).split()) or type(exc).__name__
+            message = one_line(exc)
             self._finish(job, "failed", error=message, elapsed=time.perf_counter() - started)
         else:
             self._finish(job, "done", result=result, thumb=_thumbnail(result, job.preview),

@@ -15,6 +15,7 @@ from typing import Literal, get_args, get_origin
 
 from .. import multiscale
 from ..config import InitKind, StyleConfig
+from ..errors import one_line
 from .guards import shown
 
 CLIENT_FIELDS = ("size", "iterations", "scales", "seed", "style_weight", "content_weight",
@@ -84,7 +85,7 @@ def parse_job(body: object, base: StyleConfig, limits: Limits) -> tuple[str, str
     try:
         config = base.replace(**changes)
     except (ValueError, TypeError) as exc:  # StyleConfig's checks name the setting
-        raise ParamError(" ".join(str(exc).split())) from None
+        raise ParamError(one_line(exc)) from None
     units = work(config)
     if units > limits.max_work:
         raise ParamError(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import image_io
 from ..devices import Runtime
+from ..errors import one_line
 from ..fast.decoders import DECODER_LAYERS, DecoderError, check_decoders, load_decoders
 from ..fast.wct import DEFAULT_LEVELS, MIN_SIDE, FeatureStats, UniversalPainter
 from ..models.layers import BLOCKS
@@ -100,7 +101,7 @@ class UniversalStudio:
         try:
             check_decoders()
         except DecoderError as exc:
-            raise FastError(" ".join(str(exc).split()), status=501) from None
+            raise FastError(one_line(exc), status=501) from None
         if not self._levels():
             raise FastError("the one-pass preview needs a network with a layer a decoder "
                             f"inverts ({', '.join(DECODER_LAYERS)})", status=501)
@@ -137,7 +138,7 @@ class UniversalStudio:
             try:
                 decoders = load_decoders()
             except DecoderError as exc:  # present but unreadable: the installation is broken
-                raise FastError(" ".join(str(exc).split()), status=500) from None
+                raise FastError(one_line(exc), status=500) from None
             available = [layer for layer in self._levels() if layer in decoders.nets]
             # The levels `painterly fast` paints with, where the encoder has them.
             levels = [layer for layer in DEFAULT_LEVELS if layer in available] or available

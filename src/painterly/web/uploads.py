@@ -26,6 +26,7 @@ from typing import Literal
 from PIL import Image
 
 from .. import image_io
+from ..errors import one_line
 from .guards import out_of_space
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def _storage_error(exc: BaseException, name: str) -> UploadError:
         log.warning("cannot store upload %s: the disk is full", name)
         return UploadError(f"{name}: the disk is full: nothing was stored; free some space "
                            "and try again", status=507)
-    reason = " ".join(str(exc).split())
+    reason = one_line(exc)
     log.warning("cannot store upload %s: %s", name, reason)
     return UploadError(f"{name}: cannot store it: {reason}", status=500)
 
