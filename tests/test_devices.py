@@ -22,6 +22,14 @@ def test_explicit_precisions():
     assert "fp32" in resolve_runtime("cpu", "fp32").describe()
 
 
+def test_the_device_line_names_what_runs_in_fp32_beside_a_bf16_network():
+    bf16 = resolve_runtime("cpu", "bf16")
+    assert "bf16 network with fp32 losses" in bf16.describe()  # the optimiser
+    assert "bf16 network with fp32 whitening" in bf16.describe(fp32="whitening")  # any painting
+    assert "fp32" not in bf16.describe(fp32=None)  # a fast style: nothing runs in fp32
+    assert resolve_runtime("cpu", "fp32").describe(fp32=None).startswith("cpu, fp32")
+
+
 def test_bad_values_are_one_line_errors():
     with pytest.raises(ValueError, match="precision must be"):
         resolve_runtime("cpu", "fp8")

@@ -44,13 +44,19 @@ class Runtime:
     channels_last: bool
     winograd: bool = False
 
-    def describe(self) -> str:
-        """One line for the user, e.g. ``cpu, bf16 network with fp32 losses, channels_last``."""
-        names = {torch.float32: "fp32", torch.bfloat16: "bf16 network with fp32 losses",
-                 torch.float16: "fp16 network with fp32 losses"}
+    def describe(self, *, fp32: str | None = "losses") -> str:
+        """One line for the user, e.g. ``cpu, bf16 network with fp32 losses, channels_last``.
+
+        fp32: what runs in fp32 beside a bf16 or fp16 network (None: nothing, as when a fast
+        style paints).
+        """
+        precision = "fp32"
+        if self.dtype != torch.float32:
+            precision = f"{'bf16' if self.dtype == torch.bfloat16 else 'fp16'} network"
+            precision += f" with fp32 {fp32}" if fp32 else ""
         layout = ", channels_last" if self.channels_last else ""
         winograd = ", Winograd convolutions" if self.winograd else ""
-        return f"{self.device}, {names[self.dtype]}{layout}{winograd}"
+        return f"{self.device}, {precision}{layout}{winograd}"
 
     @property
     def memory_format(self) -> torch.memory_format:
