@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from painterly.fast.decoders import (DECODER_LAYERS, Decoder, DecoderError, Decoders,
                                      load_decoders, save_decoders)
 from painterly.fast.paint import DEFAULT_TILE, ONE_PASS_SIDE
-from painterly.fast.wct import UniversalPainter, _moments, feature_stats, whiten_colour
+from painterly.fast.detail import detail_stats
+from painterly.fast.wct import (DETAIL_KEY, PaintingPainter, UniversalPainter, _moments, feature_stats,
+                                whiten_colour)
 
 
 def _correlated(seed: int, channels: int = 6, size: int = 9, offset: float = 0.0) -> torch.Tensor:
@@ -281,22 +283,34 @@ def test_the_painter_swaps_at_relu4_1_only_and_not_for_video(monkeypatch):
     assert out.shape == (1, 3, 40, 700) and calls == [512]
 
 
-def test_painting_painters_for_video_leave_the_swap_out(monkeypatch):
+def test_painting_painters_for_video_leave_the_swap_and_the_detail_out(monkeypatch):
     import painterly.fast.wct as wct
 
-    shares = []
+    made = []
 
     class Recording:
         def __init__(self, **options):
-            shares.append(options["swap_share"])
+            made.append((options["swap_share"], options["detail"]))
 
-        def style(self, painting):
+        def style(self, painting, detail_from=None):
             return {}
 
     monkeypatch.setattr(wct, "UniversalPainter", Recording)
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)], video=True)
     wct.PaintingPainter([(torch.rand(1, 3, 20, 20), 1.0)])
-    assert shares == [0.0, wct.SWAP_SHARE]
+    assert made == [(0.0, False), (wct.SWAP_SHARE, True)]
+
+
+def test_the_detail_is_measured_on_the_painting_at_full_size():
+    decoders = Decoders({layer: Decoder(layer) for layer in ("relu2_1", "relu1_1")})
+    universal = UniversalPainter(decoders, levels=("relu2_1", "relu1_1"))
+    painting = torch.rand(1, 3, 600, 800)
+    painter = PaintingPainter([(painting, 1.0)], style_size=64, universal=universal)
+    stats = painter.styles[0][0]
+    assert torch.equal(stats[DETAIL_KEY].quantiles, detail_stats(painting).quantiles)
+    assert not torch.equal(stats[DETAIL_KEY].quantiles,
+                           detail_stats(torch.nn.functional.interpolate(painting, size=(48, 64),
+                                                                        mode="area")).quantiles)
 
 
 def test_with_no_tile_size_only_pictures_beyond_2048_px_are_tiled():

@@ -27,33 +27,37 @@ import torch.nn.functional as F
 BANDS = 3
 """Bands matched, the finest first: 1, 2 and 4 px at 512 px. On the six tuning pairs of
 wct.DEFAULT_LEVELS (512 px, fp32 objective, medians), matching these three bands' histograms
-took the style loss from 1.82 to 1.61 and the content loss from 0.85 to 0.86, lowering all
-five layers' terms (relu1_1 0.82 to 0.62, relu2_1 0.56 to 0.27, relu5_1 4.67 to 4.62); half-way
+took the style loss from 1.82 to 1.62 and the content loss from 0.85 to 0.86, lowering all
+five layers' terms (relu1_1 0.82 to 0.63, relu2_1 0.56 to 0.26, relu5_1 4.67 to 4.59); half-way
 gave 1.67 / 0.85; matching only each band's standard deviation 1.67 / 0.87 (all the way) and
-1.70 / 0.86 (half-way). On the README's 15 held-out pairs it lowered the style loss on all 15
-(median 1.60 to 1.47; relu1_1 0.93 to 0.52, relu2_1 0.48 to 0.23) and raised the content loss
-by a median 4% (0.96 to 0.99), for about 0.1 s a 512 px picture."""
+1.70 / 0.86 (half-way). On the README's 15 held-out pairs it lowered the style loss on 13 of
+the 15 (median 1.60 to 1.37; relu1_1 0.93 to 0.34, relu2_1 0.48 to 0.12) and raised the content
+loss on all 15, by a median 10% (0.96 to 1.05), for about 0.1 s a 512 px picture."""
+EDGE = 512
+"""The long edge, in px, a painting's bands are measured at, the painting resized to it by a
+sharp (bicubic, antialiased) resample, enlarged if smaller: the size painterly paints a
+painting's statistics at, and then a small painting shows no detail finer than it has. An
+area-averaged shrink, as the levels' statistics take, blurs the finest band: on the tuning
+pairs it gave 1.82 to 1.70 where this gives 1.62 (Hokusai's Kazusa Sea Route with the rocket:
+1.71 against 1.62)."""
 QUANTILES = 1024
 """Points kept of each band's quantile function: enough to remap to the eye's precision, few
 enough that paintings' functions blend cheaply (their weighted mean, the 1-D Wasserstein
 barycentre)."""
+SAMPLES = 1 << 16
+"""Values of a band its quantiles are taken from: about a third of a 512 px band's (sorting all
+of them took most of the bands' time)."""
+GRID = 4096
+"""Points at which a band's remapping is tabulated, evenly between its least and greatest
+value; every value is then remapped by one lookup and a linear interpolation."""
 
 
 @dataclass(frozen=True)
 class DetailStats:
-    """A painting's finest pyramid bands: quantiles (BANDS,3,QUANTILES) float32, each band's
-    and channel's values sorted; edge: the long edge, in px, the painting was measured at."""
+    """A painting's finest pyramid bands, measured at EDGE: quantiles (BANDS,3,QUANTILES)
+    float32, each band's and channel's values sorted."""
 
     quantiles: torch.Tensor
-    edge: int
-
-
-SAMPLES = 1 << 16
-"""Values of a band its quantiles are taken from: a 512 px band's every second row and column
-(sorting all of them took most of a picture's 1.5 s here)."""
-GRID = 4096
-"""Points at which a band's remapping is tabulated, evenly between its least and greatest
-value; every value is then remapped by one lookup and a linear interpolation."""
 
 
 Remap = list[tuple[int, torch.Tensor, torch.Tensor]]
@@ -88,46 +92,49 @@ def _enlarge(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def quantiles(band: torch.Tensor, count: int = QUANTILES) -> torch.Tensor:
     """band (1,C,H,W) -> (C,count): each channel's quantile function at ``count`` even steps,
-    from at most about SAMPLES of its values (every n-th row and column)."""
-    step = max(1, math.ceil(math.sqrt(band.shape[-2] * band.shape[-1] / SAMPLES)))
-    values = band[0, :, ::step, ::step].flatten(1).float().sort(dim=1).values
+    from at most about SAMPLES of its values, every n-th in reading order for an odd n (every
+    other row and column would see one pixel of each 2 x 2 block the decoders' nearest
+    upsampling paints, and miss how the other three differ from it)."""
+    step = band.shape[-2] * band.shape[-1] // SAMPLES
+    step += 1 - step % 2  # odd, so consecutive samples fall on alternate columns
+    values = band[0].flatten(1)[:, ::step].float().sort(dim=1).values
     index = torch.linspace(0, values.shape[1] - 1, count, device=band.device).round().long()
     return values[:, index]
 
 
 def detail_stats(painting: torch.Tensor) -> DetailStats:
-    """painting (1,3,h,w) in [0,1] -> its :class:`DetailStats`."""
-    bands, _ = pyramid(painting.float(), BANDS)
-    found = [quantiles(band) for band in bands]
-    found += [torch.zeros_like(found[0])] * (BANDS - len(found))  # a tiny painting: flat beyond
-    return DetailStats(torch.stack(found), max(painting.shape[-2:]))
+    """painting (1,3,h,w) in [0,1], best at its full size -> its :class:`DetailStats`."""
+    h, w = painting.shape[-2:]
+    scale = EDGE / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    painting = F.interpolate(painting.float(), size=size, mode="bicubic", antialias=True,
+                             align_corners=False).clamp_(0, 1)
+    bands, _ = pyramid(painting, BANDS)
+    return DetailStats(torch.stack([quantiles(band) for band in bands]))
 
 
-def _offset(edge: int, reference: int) -> int:
+def _offset(edge: int, reference: int = EDGE) -> int:
     """How many octaves finer a picture ``edge`` px long is sampled than one ``reference``."""
     return round(math.log2(edge / reference))
 
 
 def detail_remap(source: torch.Tensor, styles: Sequence[tuple[DetailStats, float]],
-          edge: int | None = None) -> Remap:
+                 edge: int | None = None) -> Remap:
     """The band remapping for a picture ``edge`` px long (None: the source's own) painted like
     ``source`` (1,3,H,W): from the source's bands' quantiles to the paintings' at the same
     scale relative to the picture (their weighted mean, for a blend). A source smaller than
     the picture (the whole picture shrunk, for tiles) stands in for it at its scales. Bands
-    that no painting, or no source, shows at their scale are left alone."""
+    that the paintings (measured at EDGE) or the source do not show at their scale are left
+    alone."""
     source_edge = max(source.shape[-2:])
     edge = edge or source_edge
-    offsets = [_offset(edge, stats.edge) for stats, _ in styles]
-    shift = max(0, _offset(edge, source_edge))
-    finest = BANDS + max(0, *offsets)
-    bands, _ = pyramid(source.float(), max(0, finest - shift))
+    offset, shift = _offset(edge), max(0, _offset(edge, source_edge))
+    bands, _ = pyramid(source.float(), max(0, BANDS + max(0, offset) - shift))
+    total = sum(w for _, w in styles)
     result: Remap = []
     for k in range(shift, shift + len(bands)):
-        found = [(stats.quantiles[k - o], w) for (stats, w), o in zip(styles, offsets)
-                 if 0 <= k - o < BANDS]
-        if found:
-            total = sum(w for _, w in found)
-            target = sum(q * (w / total) for q, w in found)
+        if 0 <= k - offset < BANDS:
+            target = sum(stats.quantiles[k - offset] * (w / total) for stats, w in styles)
             result.append((k, quantiles(bands[k - shift]), target.to(source.device)))
     return result
 

@@ -419,15 +419,18 @@ class UniversalPainter:
                          for layer in self.levels}
 
     @torch.inference_mode()
-    def style(self, painting: torch.Tensor) -> PaintingStats:
-        """painting (1,3,h,w) in [0,1] -> its statistics at every level (and its detail)."""
+    def style(self, painting: torch.Tensor, detail_from: torch.Tensor | None = None
+              ) -> PaintingStats:
+        """painting (1,3,h,w) in [0,1] -> its statistics at every level, and its detail from
+        ``detail_from`` (the same painting at full size, if it was shrunk; :mod:`.detail`)."""
         _check_side(painting, "painting")
         features = self._encode(_pad_to_multiple(painting.float(), 8), self.levels)
         stats: PaintingStats = {
             layer: feature_stats(features[layer], patches=layer == SWAP_LEVEL and self.swap_share > 0)
             for layer in self.levels}
         if self.detail:
-            stats[DETAIL_KEY] = detail_stats(painting.to(self.runtime.device))
+            source = painting if detail_from is None else detail_from
+            stats[DETAIL_KEY] = detail_stats(source.to(self.runtime.device))
         return stats
 
     @torch.inference_mode()
@@ -596,7 +599,7 @@ class PaintingPainter:
                                                        swap_share=0.0 if video else SWAP_SHARE,
                                                        detail=not video)
         self.strength, self.preserve_color = strength, preserve_color
-        self.styles = [(self.universal.style(_shrink(image, style_size)), weight)
+        self.styles = [(self.universal.style(_shrink(image, style_size), detail_from=image), weight)
                        for image, weight in paintings]
 
     @property
