@@ -26,7 +26,7 @@ from .. import image_io
 from ..devices import Runtime
 from ..errors import one_line
 from ..fast.decoders import DECODER_LAYERS, DecoderError, check_decoders, load_decoders
-from ..fast.wct import DEFAULT_LEVELS, MIN_SIDE, FeatureStats, UniversalPainter
+from ..fast.wct import DEFAULT_LEVELS, MIN_SIDE, PaintingStats, UniversalPainter
 from ..models.layers import BLOCKS
 from ..models.vgg import FeatureExtractor
 from .fast_views import FastError, parse_colours, parse_edge
@@ -78,7 +78,7 @@ class UniversalStudio:
         self.runtime, self.extractor, self.busy_timeout = runtime, extractor, busy_timeout
         self._painting = threading.Lock()  # one painting at a time; guards the caches too
         self._painter: UniversalPainter | None = None
-        self._statistics: OrderedDict[str, dict[str, FeatureStats]] = OrderedDict()
+        self._statistics: OrderedDict[str, PaintingStats] = OrderedDict()
 
     def status(self) -> dict:
         """``{"available": bool, "message": one line}`` for ``/api/config``."""
@@ -157,7 +157,7 @@ class UniversalStudio:
         return load_vgg19(None, "auto", "max")
 
     def _painting_statistics(self, painter: UniversalPainter,
-                             painting: StoredImage) -> dict[str, FeatureStats]:
+                             painting: StoredImage) -> PaintingStats:
         """A painting's statistics at every level, from the cache or computed now."""
         stats = self._statistics.get(painting.id)
         if stats is None:
