@@ -584,8 +584,8 @@ class PaintingPainter:
     its long edge before its statistics are taken. ``painter(image)``: (B,3,H,W) in [0,1]
     -> (B,3,H,W) float32 in [0,1] on the CPU. video: frames of a clip, painted without the
     style swap (``UniversalPainter``'s swap_share 0), which doubled the flicker of each frame
-    painted alone on the README's real clip, and without the painting's detail (its flicker
-    is not measured).
+    painted alone on the README's real clip, and without the painting's finest bands, which
+    raised it by about half on the flicker benchmark's synthetic clips (docs/universal.md).
     """
 
     def __init__(self, paintings: Sequence[tuple[torch.Tensor, float]], *, strength: float = 1.0,
