@@ -143,7 +143,7 @@ def detail_reach(result: Remap) -> int:
     """How far, in pixels, a remapped picture's value depends on its neighbours: band k's
     values on about 3 * 2**k px each side (measured: 3, 6 and 12 px for bands 0 to 2); a tile
     needs that much context for its detail to match the whole picture's."""
-    return 4 * 2 ** max((k for k, _, _ in result), default=0) if result else 0
+    return 4 * 2 ** result[-1][0] if result else 0  # bands come finest first
 
 
 def apply_detail(image: torch.Tensor, result: Remap, strength: float = 1.0) -> torch.Tensor:
