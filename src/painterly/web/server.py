@@ -21,12 +21,13 @@ from pathlib import Path
 import click
 
 from ..config import StyleConfig
-from ..devices import cpu_has_native_bf16, resolve_device
+from ..devices import cpu_prefers_bf16, resolve_device
 
 DEFAULT_PORT = 8765
 CPU_SIZE = 256
-"""The studio's starting size on a CPU without native bf16 (fp32 steps are ~3x slower): a
-result in a few minutes. On a GPU or a bf16 CPU the page starts from StyleConfig's own size."""
+"""The studio's starting size on a CPU that paints in fp32 (``devices.cpu_prefers_bf16``;
+its steps are ~3x slower than with fast bf16): a result in a few minutes. On a GPU or a CPU
+with fast bf16 the page starts from StyleConfig's own size."""
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ def default_results_dir() -> Path:
 
 
 def studio_defaults(device: str = "auto") -> StyleConfig:
-    """The configuration the page starts from: the library's, smaller on a CPU without bf16."""
+    """The configuration the page starts from: the library's, smaller on a CPU without fast bf16."""
     config = StyleConfig(device=device)
-    if resolve_device(device).type == "cpu" and not cpu_has_native_bf16():
+    if resolve_device(device).type == "cpu" and not cpu_prefers_bf16():
         config = config.replace(size=CPU_SIZE)
     return config
 
