@@ -471,6 +471,23 @@ def test_a_phase_can_widen_the_dilation_of_the_same_weights(tiny, photos, style_
               extractor=tiny)
 
 
+def test_a_phase_can_append_residual_blocks_that_start_as_identities(tiny, photos, style_png, tmp_path):
+    config = TrainConfig(**TINY_TRAIN)
+    first = train([style_png], photos, tmp_path / "one", config, extractor=tiny)
+    deeper = TrainConfig(**dict(TINY_TRAIN, steps=1, residual_blocks=3, learning_rate=1e-12))
+    second = train([style_png], photos, tmp_path / "two", deeper, continue_from=tmp_path / "one",
+                   extractor=tiny)
+    assert load_styles(tmp_path / "two").network.shape == NetworkShape(base=4, residual_blocks=3)
+    photo = torch.rand(1, 3, 40, 56)
+    mix = torch.ones(1)
+    # the new blocks add nothing until training moves them: the same picture as before
+    assert torch.allclose(first.network.paint(photo, mix), second.network.paint(photo, mix), atol=1e-5)
+    assert second.network.residual[2].second.norm.scale.abs().max() < 1e-6
+    with pytest.raises(ValueError, match="another shape"):
+        train([style_png], photos, tmp_path / "three", config, continue_from=tmp_path / "two",
+              extractor=tiny)  # fewer blocks than the network has
+
+
 def test_learning_rate_schedule():
     from painterly.fast.train import learning_rate_factor
 

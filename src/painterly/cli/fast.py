@@ -191,6 +191,9 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
               show_default=True, help="long edge of each painting when its Gram matrices are taken")
 @click.option("--base-width", type=click.IntRange(min=1), default=TrainConfig.base_width,
               show_default=True, help="channels after a new network's first convolution")
+@click.option("--residual-blocks", type=click.IntRange(1, 64), default=TrainConfig.residual_blocks,
+              show_default=True, help="residual blocks of a new network; with --continue-from, "
+                   "more than it has appends blocks that start by changing nothing")
 @click.option("--dilation", type=click.IntRange(1, MAX_DILATION), default=TrainConfig.dilation,
               show_default=True, help="spacing of the residual blocks' taps; 2 doubles what they see of the photo")
 @click.option("--decay", type=click.FloatRange(0, 1), default=TrainConfig.decay, show_default=True,

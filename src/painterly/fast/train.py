@@ -204,10 +204,18 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
         raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
                          f"not {', '.join(styles.names)}")
     # A new dilation keeps every weight's shape: the earlier weights start the wider network.
-    shape = styles.network.shape
-    if replace(earlier.network.shape, dilation=shape.dilation) != shape:
+    # More residual blocks are appended after the earlier ones, each starting as the identity
+    # (its second norm's scale and shift zero, as Goyal et al. 2017 start residual blocks), so
+    # the deeper network first paints exactly as the earlier one did.
+    shape, was = styles.network.shape, earlier.network.shape
+    if (replace(was, dilation=shape.dilation, residual_blocks=shape.residual_blocks) != shape
+            or shape.residual_blocks < was.residual_blocks):
         raise ValueError("the network to continue has another shape than these settings ask for")
-    styles.network.load_state_dict(earlier.network.state_dict())
+    styles.network.load_state_dict(earlier.network.state_dict(), strict=False)  # shapes checked
+    with torch.no_grad():
+        for block in styles.network.residual[was.residual_blocks:]:
+            block.second.norm.scale.zero_()
+            block.second.norm.shift.zero_()
     styles.config["training"] = list(earlier.config.get("training", [])) + [
         dict(styles.config["training"][-1], continued=True)]
 
