@@ -271,13 +271,9 @@ def _hw(hw) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown cpu"
+    from painterly.cpuinfo import cpu_model  # torch-free
+
+    return cpu_model() or "unknown cpu"
 
 
 def _load_average() -> str:

@@ -22,17 +22,27 @@ a 256 px step 0.35 s instead of 0.41 (0.39 s without), and the fast network pain
 as before."""
 
 
-@functools.cache  # read once: every resolve_runtime asks, and the flags never change
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (``avx2``, ``avx512f``, ``amx_bf16``, ...); empty if unknown."""
+@functools.cache  # read once: every resolve_runtime asks, and the fields never change
+def _cpuinfo_field(name: str) -> str:
+    """The first /proc/cpuinfo line's value for ``name``; '' if unknown."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
+        return ""
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+        if line.split(":", 1)[0].strip() == name:
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``avx2``, ``avx512f``, ``amx_bf16``, ...); empty if unknown."""
+    return frozenset(_cpuinfo_field("flags").split())
+
+
+def cpu_model() -> str:
+    """The CPU's name, e.g. ``AMD EPYC 9R14 96-Core Processor``; '' if unknown."""
+    return _cpuinfo_field("model name")
 
 
 def avx2_without_avx512(flags: frozenset[str] | set[str] | None = None) -> bool:

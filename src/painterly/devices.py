@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from . import image_io
-from .cpuinfo import avx2_without_avx512, cpu_flags
+from .cpuinfo import avx2_without_avx512, cpu_flags, cpu_model
 from .models import weights, winograd
 
 log = logging.getLogger(__name__)
@@ -120,49 +120,45 @@ def cpu_prefers_bf16() -> bool:
     version and thread count, then kept in the cache folder (``PRECISION_CACHE``)."""
     if not cpu_has_native_bf16():
         return False
+    speeds = _kept_speeds()
+    speedup = speeds["fp32_ms"] / speeds["bf16_ms"]
+    if speedup < BF16_MIN_SPEEDUP:
+        log.info("this CPU has bf16 instructions but ran bf16 convolutions at %.2f times fp32's "
+                 "speed; painting in fp32 (--precision bf16 overrides)", speedup)
+    return speedup >= BF16_MIN_SPEEDUP
+
+
+def _kept_speeds() -> dict[str, float]:
+    """This CPU's {"fp32_ms", "bf16_ms"} from the cache folder, or measured and kept there."""
     path = weights.resolve_cache_dir() / PRECISION_CACHE
-    key = _cpu_key()
-    known = _read_json(path)
-    speeds = known.get(key)
-    if not (isinstance(speeds, dict) and all(isinstance(speeds.get(k), float) for k in ("fp32_ms", "bf16_ms"))):
-        speeds = _time_convolution()
-        known[key] = speeds
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with image_io.replacing(path, overwrite=True, errors=()) as tmp:
-                tmp.write_text(json.dumps(known, indent=1))
-        except OSError as error:  # a read-only cache: measure again next time
-            log.debug("could not keep the measured precision speeds in %s: %s", path, error)
-    prefers = speeds["fp32_ms"] >= BF16_MIN_SPEEDUP * speeds["bf16_ms"]
-    if not prefers:
-        log.info(f"this CPU has bf16 instructions but ran bf16 convolutions at "
-                   f"{speeds['fp32_ms'] / speeds['bf16_ms']:.2f} times fp32's speed; "
-                   "painting in fp32 (--precision bf16 overrides)")
-    return prefers
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or corrupt: measure again
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    speeds = known.get(_cpu_key())
+    if isinstance(speeds, dict) and all(isinstance(speeds.get(k), float) and speeds[k] > 0
+                                        for k in ("fp32_ms", "bf16_ms")):
+        return speeds
+    known[_cpu_key()] = speeds = _time_convolution()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with image_io.replacing(path, overwrite=True, errors=()) as tmp:
+            tmp.write_text(json.dumps(known, indent=1))
+    except OSError as error:  # a read-only cache: measure again next time
+        log.debug("could not keep the measured precision speeds in %s: %s", path, error)
+    return speeds
 
 
 def _cpu_key() -> str:
-    """What decides the measurement: the CPU's name and flags, PyTorch and its thread count."""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                      if line.startswith("model name")), "")
-    except OSError:
-        model = ""
+    """What decides the measurement: the CPU's name and vector flags, PyTorch and its threads."""
     flags = ",".join(sorted(f for f in cpu_flags() if "avx" in f or "amx" in f))
-    return f"{model}|{flags}|torch {torch.__version__}|threads {torch.get_num_threads()}"
-
-
-def _read_json(path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):  # missing, unreadable or corrupt: measure again
-        return {}
-    return data if isinstance(data, dict) else {}
+    return f"{cpu_model()}|{flags}|torch {torch.__version__}|threads {torch.get_num_threads()}"
 
 
 def _time_convolution(channels: int = 128, side: int = 48, rounds: int = 5) -> dict[str, float]:
     """Best-of-``rounds`` milliseconds of one channels_last 3x3 convolution, [1, channels,
-    side, side] (0.7 GFLOP), in fp32 and in bf16, taking turns (about 0.1 s in all)."""
+    side, side] (0.7 GFLOP), in fp32 and in bf16, taking turns (about 0.05 s in all)."""
     x = torch.randn(1, channels, side, side).contiguous(memory_format=torch.channels_last)
     cases = {}
     for name, dtype in (("fp32_ms", torch.float32), ("bf16_ms", torch.bfloat16)):

@@ -30,6 +30,7 @@ import torch
 from .. import losses
 from ..config import (MAX_SEED, MAX_SIZE, Precision, check_choice, check_device, check_int,
                       check_layers, check_number)
+from ..cpuinfo import cpu_model
 from ..devices import Runtime, resolve_runtime
 from ..image_io import load_image
 from ..models.layers import deepest
@@ -244,12 +245,7 @@ def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, 
 
 def _hardware() -> str:
     """``AMD EPYC, 2 CPUs, torch 2.13.0+cpu`` (and the GPU where one is used)."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model() or platform.processor() or platform.machine()
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{model}, {os.cpu_count()} CPUs{gpu}, torch {torch.__version__}"
 
