@@ -42,6 +42,13 @@ def test_one_photo_one_file(style_folder, content_png, tmp_path):
     assert record["engine"] == "fast" and record["styles"] == [f"{style_folder}/a"]
 
 
+def test_the_device_line_says_a_fast_style_paints_wholly_in_bf16(style_folder, content_png, tmp_path):
+    result = run("fast", content_png, "--style", f"{style_folder}/a", "-o", tmp_path / "out.png",
+                 "--size", 48, "--precision", "bf16")
+    assert result.exit_code == 0, result.output
+    assert "painterly: cpu, bf16 network, channels_last" in result.output  # no "fp32 losses"
+
+
 def test_a_folder_and_a_blend_write_into_a_folder(style_folder, content_png, style_png, tmp_path):
     photos = content_png.parent
     out = tmp_path / "painted"

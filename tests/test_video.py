@@ -87,6 +87,14 @@ def test_each_format_round_trip_keeps_frames_rate_and_duration(tmp_path, suffix)
     assert not (tmp_path / f".out{suffix}.painterly-work").exists()  # removed once written
 
 
+def test_the_device_line_names_what_paints_the_frames(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=2)
+    result = CliRunner().invoke(cli, ["video", str(clip), "-o", str(tmp_path / "out.mp4"), "--style",
+                                      "starry_night", "--size", "32", "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    assert "frames/s on cpu, bf16 network, channels_last" in result.output  # a fast style: no fp32 losses
+
+
 def test_audio_is_copied_and_trimmed_with_start_end(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=10, audio=True)
     for out, extra, frames in ((tmp_path / "a.mp4", (), 10), (tmp_path / "b.webm", ("--start", "0.2", "--end", "0.7"), 5)):

@@ -135,12 +135,12 @@ def _kept_speeds() -> dict[str, float]:
         known = json.loads(path.read_text())
     except (OSError, ValueError):  # missing, unreadable or corrupt: measure again
         known = {}
-    known = known if isinstance(known, dict) else {}
-    speeds = known.get(_cpu_key())
+    known, key = (known if isinstance(known, dict) else {}), _cpu_key()
+    speeds = known.get(key)
     if isinstance(speeds, dict) and all(isinstance(speeds.get(k), float) and speeds[k] > 0
                                         for k in ("fp32_ms", "bf16_ms")):
         return speeds
-    known[_cpu_key()] = speeds = _time_convolution()
+    known[key] = speeds = _time_convolution()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with image_io.replacing(path, overwrite=True, errors=()) as tmp:

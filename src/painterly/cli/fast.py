@@ -100,8 +100,7 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
     painter = make_painter(style, strength=strength, preserve_color=preserve_color,
                            runtime=resolve_runtime(device, precision), tile_size=tile_size)
     if not quiet:  # the painter's own runtime: a fast style keeps direct convolutions
-        fp32 = "whitening" if isinstance(painter, PaintingPainter) else None  # wct.py
-        click.echo(f"{PROG}: {painter.runtime.describe(fp32=fp32)}", err=True)
+        click.echo(f"{PROG}: {painter.describe()}", err=True)
     ctx.meta[STARTED] = True
     record = {"version": __version__, "engine": "fast", "styles": list(style), "size": size,
               "preserve_color": preserve_color}

@@ -14,7 +14,6 @@ import click
 from tqdm import tqdm
 
 from .. import image_io
-from ..devices import resolve_runtime
 from .common import check_scale_out, output_options, runtime_options, scale_out_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
 
@@ -91,10 +90,10 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
     recipe = video.EngineRecipe(engine, tuple(style), strength=strength, blend=blend,
                                 temporal_weight=temporal_weight, iterations=iterations, flow=flow,
                                 device=device, precision=precision)
-    recipe.build()  # every style checked here, before any frame
+    engine_ = recipe.build()  # every style checked here, before any frame
     backend, segments, where = _backend(workers, ray_address, ray_cpus, ray_gpus, segments)
     if not quiet:
-        where = where or resolve_runtime(device, precision).describe()
+        where = where or engine_.describe()
         click.echo(f"{PROG}: {info.frames} frames at {float(info.rate):g} frames/s on {where}",
                    err=True)
     settings = {"engine": engine, "styles": list(style), "blend": blend, "flow": flow,

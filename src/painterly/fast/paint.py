@@ -197,6 +197,10 @@ class FastPainter:
         self.statistics_edge = tile_size
         self.min_edge = min_edge
 
+    def describe(self) -> str:
+        """Where and how it paints, for the user: wholly in the runtime's precision."""
+        return self.runtime.describe(fp32=None)
+
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if min(image.shape[-2:]) < MIN_SIDE:

@@ -607,6 +607,11 @@ class PaintingPainter:
         """The runtime it paints in (its universal painter's), as FastPainter.runtime."""
         return self.universal.runtime
 
+    def describe(self) -> str:
+        """Where and how it paints, for the user: the whitening's decompositions are fp32
+        whatever the network's precision (see ``_eigen``)."""
+        return self.runtime.describe(fp32="whitening")
+
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.universal.paint(one[None], self.styles, self.strength,
                                                self.preserve_color) for one in image])

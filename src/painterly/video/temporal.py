@@ -50,6 +50,10 @@ class BlendingEngine:
             raise ValueError(f"blend must be in [0, 1), got {blend}")
         self.paint, self.blend, self.flow = paint, blend, flow
 
+    def describe(self) -> str:
+        """Where and how its painter (one of ``fast.make_painter``'s) paints, for the user."""
+        return self.paint.describe()
+
     def __call__(self, frame: np.ndarray, previous_frame: np.ndarray | None,
                  previous_painted: np.ndarray | None) -> np.ndarray:
         painted = self.paint(to_tensor(frame)).float().cpu()
@@ -80,6 +84,12 @@ class RuderEngine:
         self.styles, self.config, self.flow = styles, config, flow
         self.temporal_weight, self.extractor, self.callback = temporal_weight, extractor, callback
         self.warm_start = warm_start
+
+    def describe(self) -> str:
+        """Where and how the optimiser runs, for the user."""
+        from ..devices import resolve_runtime
+
+        return resolve_runtime(self.config.device, self.config.precision).describe()
 
     def __call__(self, frame: np.ndarray, previous_frame: np.ndarray | None,
                  previous_painted: np.ndarray | None) -> np.ndarray:
