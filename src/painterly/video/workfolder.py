@@ -6,16 +6,14 @@ with the same settings finds every frame painted so far and paints only the rest
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..image_io import OutputError, temporary_path
+from ..image_io import OutputError, replacing
 
 SETTINGS = "settings.json"
 
@@ -47,15 +45,10 @@ def prepare_work_folder(work: Path, settings: Mapping[str, object]) -> None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (:func:`painterly.image_io.replacing`), without
+    the fsync a style's files get: a frame lost to a crash is painted again on resume."""
+    with replacing(path, overwrite=True, errors=()) as tmp:
+        tmp.write_bytes(data)
 
 
 def save_frame(path: Path, frame: np.ndarray) -> None:
