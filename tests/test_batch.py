@@ -43,6 +43,12 @@ def test_a_broken_file_is_recorded_and_the_batch_goes_on(photos, style, tmp_path
     assert Image.open(out / "p0.a.png").size == (32, 24)
 
 
+def test_the_header_says_a_fast_batch_paints_wholly_in_bf16(photos, style, tmp_path):
+    result = run("batch", photos, "--style", style, "--size", 32, "-o", tmp_path / "out",
+                 "--precision", "bf16")
+    assert "on cpu, bf16 network, channels_last" in result.output  # no "fp32 losses"
+
+
 def test_a_rerun_skips_what_is_done_and_retries_failures_only_when_asked(photos, style, tmp_path):
     out = tmp_path / "out"
     run("batch", photos, "--style", style, "--size", 32, "-o", out, "--quiet")

@@ -80,8 +80,10 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
     batch.runner.check_outputs(items, output)
     todo, before = batch.plan(items, output, retry_failed=retry_failed)
     if not quiet:
+        fp32 = "losses" if engine == "optimize" else None  # a fast network: nothing beside it
+        here = resolve_runtime(device, precision).describe(fp32=fp32)
         where = f"Ray cluster at {ray_address}" if ray_address else (
-            f"{workers} processes" if workers else resolve_runtime(device, precision).describe())
+            f"{workers} processes" if workers else here)
         click.echo(f"{PROG}: {len(todo)} of {len(items)} photos to paint ({engine}) on {where}",
                    err=True)
     backend = _backend(engine_, workers, ray_address, ray_cpus, ray_gpus)
