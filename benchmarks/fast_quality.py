@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw
 
 from painterly import StyleConfig, stylize
 from painterly.fast import FastPainter, load_mix
-from painterly.fast.store import BUNDLED_DIR
+from painterly.style_folders import BUNDLED_DIR
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
 

@@ -128,8 +128,8 @@ def test_every_listed_command_loads_under_its_name_and_threads_where_it_computes
     assert cli.cli.get_command(ctx, "no-such-command") is None
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["examples"]])
-def test_help_version_and_examples_answer_without_importing_pytorch(args):
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["examples"], ["styles"]])
+def test_help_version_and_the_listings_answer_without_importing_pytorch(args):
     code = ("import sys; from painterly.cli import main; sys.argv = ['painterly', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit as exit_:\n    assert not exit_.code, exit_.code\n"
             "assert 'torch' not in sys.modules, 'PyTorch was imported'")

@@ -43,7 +43,7 @@ SUBCOMMANDS = {  # `painterly --help` lists them alphabetically
     "fast": Subcommand(".fast", "fast_command",
                        "paint photos in one pass: a fast style or any painting"),
     "train": Subcommand(".fast", "train_command", "train a fast style on paintings, or add one"),
-    "styles": Subcommand(".fast", "styles_command", "list the fast styles: bundled and your own",
+    "styles": Subcommand(".examples", "styles_command", "list the fast styles: bundled and your own",
                          computes=False),
     "export": Subcommand(".fast", "export_command", "write a fast style as an ONNX network",
                          computes=False),

@@ -1,10 +1,12 @@
-"""``painterly examples``: the bundled photos, paintings and masks, usable by name."""
+"""``painterly examples`` and ``styles``: what can be given by name, listed without loading
+PyTorch (the bundled photos, paintings and masks; the bundled fast styles and your own)."""
 
 from __future__ import annotations
 
 import click
 
 from ..examples import examples
+from ..style_folders import bundled_styles, user_styles, user_styles_dir
 
 
 @click.command("examples")
@@ -17,3 +19,16 @@ def examples_command(paths: bool) -> None:
     """
     for example in examples():
         click.echo(f"{example.name}\t{example.path if paths else example.kind}")
+
+
+@click.command("styles")
+@click.option("--dir", "show_dir", is_flag=True, help="print the folder searched for your own styles")
+def styles_command(show_dir: bool) -> None:
+    """List the fast styles: bundled ones and your own."""
+    if show_dir:
+        click.echo(str(user_styles_dir()))
+        return
+    for name in bundled_styles():
+        click.echo(f"{name}\tbundled")
+    for name, folder in user_styles().items():
+        click.echo(f"{name}\t{folder}")

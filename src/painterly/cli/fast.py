@@ -1,4 +1,4 @@
-"""``painterly fast``, ``train``, ``styles`` and ``export``: fast styles from the command line.
+"""``painterly fast``, ``train`` and ``export``: fast styles from the command line.
 
 Every check (inputs readable, outputs writable, styles found) runs before the network loads,
 so a bad argument costs nothing and writes nothing.
@@ -27,7 +27,7 @@ from ..fast.network import MAX_DILATION
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
 from ..fast.photos import find_photos
 from ..fast.train import ADD_TO_STEPS, CHECKPOINT, training_runtime
-from ..fast.store import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles, user_styles_dir
+from ..style_folders import BUNDLED_DIR, is_style_folder, user_styles_dir
 from .common import CommaList, output_options, runtime_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
 
@@ -260,21 +260,6 @@ def _term_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-# ---------------------------------------------------------------------------- styles
-
-@click.command("styles")
-@click.option("--dir", "show_dir", is_flag=True, help="print the folder searched for your own styles")
-def styles_command(show_dir):
-    """List the fast styles: bundled ones and your own."""
-    if show_dir:
-        click.echo(str(user_styles_dir()))
-        return
-    for name in bundled_styles():
-        click.echo(f"{name}\tbundled")
-    for name, folder in user_styles().items():
-        click.echo(f"{name}\t{folder}")
 
 
 # ---------------------------------------------------------------------------- export

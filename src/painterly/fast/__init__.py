@@ -19,8 +19,9 @@ from PIL import Image
 
 from .. import image_io
 from ..devices import Runtime, resolve_runtime
+from ..style_folders import bundled_styles, user_styles
 from .paint import FastPainter, load_mix, parse_style_spec
-from .store import FastStyles, StyleError, bundled_styles, load_styles, save_styles, user_styles
+from .store import FastStyles, StyleError, load_styles, save_styles
 from .train import TrainConfig, TrainingInterrupted, TrainProgress, train
 from .wct import PaintingPainter, UniversalPainter
 

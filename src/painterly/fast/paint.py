@@ -27,8 +27,8 @@ from .. import color, image_io, tiling
 from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
 from .network import MAX_DILATION, TransformerNet
-from .store import BUNDLED_DIR, FastStyles, StyleError, bundled_styles, is_style_folder, \
-    load_styles, user_styles
+from ..style_folders import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles
+from .store import FastStyles, StyleError, load_styles
 
 DEFAULT_TILE = 1024
 ONE_PASS_SIDE = 2048

@@ -3,7 +3,8 @@
 One folder holds one network and the names of the styles it paints (Dumoulin et al.'s
 conditional instance norm keeps many styles in one network). The bundled styles live in the
 package; a user's own styles live wherever ``painterly train -o`` put them, and those under
-:func:`user_styles_dir` are listed by ``painterly styles`` and can be named like bundled ones.
+:func:`~painterly.style_folders.user_styles_dir` are listed by ``painterly styles`` and can be
+named like bundled ones (:mod:`painterly.style_folders` finds them).
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import image_io
+from ..style_folders import FORMAT, is_style_folder
 from .network import NetworkShape, TransformerNet
-
-FORMAT = "painterly-fast-style"
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "fast"
 
 
 class StyleError(ValueError):
@@ -46,16 +44,6 @@ class FastStyles:
     @property
     def label(self) -> str:
         return f"style folder {str(self.folder)!r}" if self.folder else "this network"
-
-
-def user_styles_dir() -> Path:
-    """Where a user's own styles are looked up by name ($PAINTERLY_STYLES_DIR overrides)."""
-    override = os.environ.get("PAINTERLY_STYLES_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir("painterly")) / "styles"
-
-
-def is_style_folder(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
 
 
 def save_styles(styles: FastStyles, folder: str | os.PathLike) -> Path:
@@ -127,27 +115,3 @@ def write_atomically(path: Path, write) -> None:
         os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-
-
-def bundled_styles() -> list[str]:
-    """Names of the styles that ship with painterly (empty if the bundle is missing)."""
-    folder = BUNDLED_DIR
-    if not is_style_folder(folder):
-        return []
-    return [s["name"] for s in json.loads((folder / "config.json").read_text())["styles"]]
-
-
-def user_styles() -> dict[str, Path]:
-    """{style name: folder} for every style folder under :func:`user_styles_dir`."""
-    root = user_styles_dir()
-    found: dict[str, Path] = {}
-    if not root.is_dir():
-        return found
-    for folder in sorted(p for p in root.iterdir() if is_style_folder(p)):
-        try:
-            config = json.loads((folder / "config.json").read_text())
-            for style in config["styles"]:
-                found.setdefault(style["name"], folder)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return found

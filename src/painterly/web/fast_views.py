@@ -39,8 +39,8 @@ from .. import __version__, image_io
 from ..devices import Runtime
 from ..errors import one_line
 from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
-from ..fast.store import (BUNDLED_DIR, FastStyles, StyleError, bundled_styles, load_styles,
-                          user_styles)
+from ..fast.store import FastStyles, StyleError, load_styles
+from ..style_folders import BUNDLED_DIR, bundled_styles, user_styles
 from .guards import shown
 from .params import ParamError
 from .uploads import StoredImage
