@@ -80,10 +80,8 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
     batch.runner.check_outputs(items, output)
     todo, before = batch.plan(items, output, retry_failed=retry_failed)
     if not quiet:
-        fp32 = "losses" if engine == "optimize" else None  # a fast network: nothing beside it
-        here = resolve_runtime(device, precision).describe(fp32=fp32)
         where = f"Ray cluster at {ray_address}" if ray_address else (
-            f"{workers} processes" if workers else here)
+            f"{workers} processes" if workers else _here(engine, device, precision))
         click.echo(f"{PROG}: {len(todo)} of {len(items)} photos to paint ({engine}) on {where}",
                    err=True)
     backend = _backend(engine_, workers, ray_address, ray_cpus, ray_gpus)
@@ -107,6 +105,12 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
     if not quiet:
         _report(summary, output)
     ctx.exit(0 if summary.ok else EXIT_RUNTIME)
+
+
+def _here(engine: str, device: str, precision: str) -> str:
+    """This process's runtime in words; a fast network runs nothing in fp32 beside it."""
+    fp32 = "losses" if engine == "optimize" else None
+    return resolve_runtime(device, precision).describe(fp32=fp32)
 
 
 def _engine(name, size, strength, preserve_color, device, precision, settings):
