@@ -153,6 +153,21 @@ def test_train_from_the_command_line(style_png, content_png, tmp_path, monkeypat
     assert [s["name"] for s in config["styles"]] == ["stripes"]
 
 
+def test_train_continues_from_the_bundled_network_specialised_to_one_style(
+        style_folder, style_png, content_png, tmp_path, monkeypatch, tiny):
+    monkeypatch.setattr("painterly.pipeline.load_vgg19", lambda *a: tiny)
+    monkeypatch.setattr("painterly.cli.fast.BUNDLED_DIR", style_folder)  # styles a and b
+    result = run("train", style_png, "--photos", content_png.parent, "-o", tmp_path / "s",
+                 "--name", "b", "--continue-from", "bundled", "--steps", 1, "--batch-size", 1,
+                 "--crop-size", 32, "--base-width", 4, "--residual-blocks", 1,
+                 "--precision", "fp32", "--content-layers", "relu2_1",
+                 "--style-layers", "relu1_1,relu2_1")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert [s["name"] for s in config["styles"]] == ["b"]
+    assert config["training"][-1]["specialised_from"] == ["a", "b"]
+
+
 def test_export_writes_a_checked_onnx_file(style_folder, tmp_path):
     out = tmp_path / "a.onnx"
     result = run("export", f"{style_folder}/a:1", f"{style_folder}/b:1", "-o", out)

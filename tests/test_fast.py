@@ -452,6 +452,21 @@ def test_a_second_phase_continues_from_the_first(tiny, photos, style_png, tmp_pa
               continue_from=tmp_path / "one", extractor=tiny)
 
 
+def test_a_phase_can_specialise_a_network_to_one_of_its_styles(tiny, photos, style_png, content_png,
+                                                              tmp_path):
+    both = train([style_png, content_png], photos, tmp_path / "two", TrainConfig(**TINY_TRAIN),
+                 names=["a", "b"], extractor=tiny)
+    still = TrainConfig(**dict(TINY_TRAIN, steps=1, learning_rate=1e-12))
+    one = train([content_png], photos, tmp_path / "b", still, names=["b"],
+                continue_from=tmp_path / "two", extractor=tiny)
+    assert one.names == ["b"] and one.network.norms()[0].scale.shape[0] == 1
+    photo = torch.rand(1, 3, 40, 56)
+    # style b's own scales and shifts, so it first paints as the two-style network painted b
+    assert torch.allclose(one.network.paint(photo, torch.ones(1)),
+                          both.network.paint(photo, torch.tensor([0.0, 1.0])), atol=1e-5)
+    assert load_styles(tmp_path / "b").config["training"][-1]["specialised_from"] == ["a", "b"]
+
+
 def test_a_phase_can_widen_the_dilation_of_the_same_weights(tiny, photos, style_png, tmp_path):
     config = TrainConfig(**TINY_TRAIN)
     first = train([style_png], photos, tmp_path / "one", config, extractor=tiny)

@@ -168,9 +168,10 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
 @click.option("--add-to", metavar="STYLE_FOLDER|bundled", default=None,
               help="add the paintings to this network, training only their own norm scales "
                    "and shifts (minutes, not hours); 'bundled' for painterly's own styles")
-@click.option("--continue-from", metavar="STYLE_FOLDER", default=None,
-              help="start from this network, trained on the same paintings, and train all of "
-                   "it further with these settings (a second phase)")
+@click.option("--continue-from", metavar="STYLE_FOLDER|bundled", default=None,
+              help="start from this network, trained on the same paintings or on more among "
+                   "which these are (the network then serves these alone), and train all of "
+                   "it further with these settings (a second phase); 'bundled' for painterly's")
 @click.option("--resume", is_flag=True, help="continue the run whose checkpoint is in -o")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help=f"training steps (batches) [default: {TrainConfig.steps}; {ADD_TO_STEPS} with --add-to]")
@@ -221,6 +222,7 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
         finished = " (its run has finished)" if is_style_folder(output) else ""
         raise ValueError(f"nothing to resume in {str(output)!r}{finished}: it has no {CHECKPOINT}")
     base = BUNDLED_DIR if add_to == "bundled" else add_to
+    earlier = BUNDLED_DIR if continue_from == "bundled" else continue_from
     if settings["steps"] is None:
         settings["steps"] = ADD_TO_STEPS if add_to else TrainConfig.steps
     config = TrainConfig(device=device, precision=precision, **settings)
@@ -237,7 +239,7 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
         try:
             with _term_as_interrupt():
                 train(paintings, photos, output, config, names=list(names) or None, add_to=base,
-                      continue_from=continue_from, resume=resume, callback=report)
+                      continue_from=earlier, resume=resume, callback=report)
         except TrainingInterrupted as stop:
             bar.close()
             click.echo(f"{PROG}: interrupted after step {stop.step}; checkpoint saved in "

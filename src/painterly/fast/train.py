@@ -36,7 +36,7 @@ from ..image_io import load_image
 from ..models.layers import deepest
 from ..models.vgg import FeatureExtractor
 from ..models.weights import file_sha256
-from .network import MAX_DILATION, NetworkShape, TransformerNet
+from .network import MAX_DILATION, ConditionalInstanceNorm, NetworkShape, TransformerNet
 from .photos import PhotoPool, find_photos
 from .store import FastStyles, load_styles, save_styles, write_atomically
 
@@ -158,8 +158,10 @@ def train(
     """Train a network that paints ``paintings``; write it to the folder ``out``.
 
     names: a style name per painting (default: each file's stem).
-    continue_from: a style folder trained on these paintings (same names, same order): train
-    all of its weights further, with this run's settings (a second phase of training).
+    continue_from: a style folder trained on these paintings, or on more paintings among
+    which these are (by name): train all of its weights further, with this run's settings (a
+    second phase of training). From more paintings, only these styles' scales and shifts are
+    kept, and the shared weights then serve these paintings alone (a specialised network).
     add_to: an existing style folder (or loaded styles): keep its network and styles, learn
     only the new styles' norm parameters. extractor: the teacher network (default VGG19).
     Raises TrainingInterrupted on Ctrl-C, after writing a checkpoint.
@@ -200,10 +202,12 @@ def _load_base(add_to) -> FastStyles | None:
 
 
 def _continue(styles: FastStyles, earlier: FastStyles) -> None:
-    """Start from ``earlier``'s weights; its training record comes first in this one's."""
-    if earlier.names != styles.names:
+    """Start from ``earlier``'s weights (of these styles' rows, where it paints more styles);
+    its training record comes first in this one's."""
+    missing = [name for name in styles.names if name not in earlier.names]
+    if missing:
         raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
-                         f"not {', '.join(styles.names)}")
+                         f"not {', '.join(missing)}")
     # A new dilation keeps every weight's shape: the earlier weights start the wider network.
     # More residual blocks are appended after the earlier ones, each starting as the identity
     # (its second norm's scale and shift zero, as Goyal et al. 2017 start residual blocks), so
@@ -212,13 +216,21 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
     if (replace(was, dilation=shape.dilation, residual_blocks=shape.residual_blocks) != shape
             or shape.residual_blocks < was.residual_blocks):
         raise ValueError("the network to continue has another shape than these settings ask for")
-    styles.network.load_state_dict(earlier.network.state_dict(), strict=False)  # shapes checked
+    rows = [earlier.names.index(name) for name in styles.names]
+    state = earlier.network.state_dict()
+    for prefix, module in earlier.network.named_modules():
+        if isinstance(module, ConditionalInstanceNorm):  # row i: style i's scale and shift
+            for key in (f"{prefix}.scale", f"{prefix}.shift"):
+                state[key] = state[key][rows]
+    styles.network.load_state_dict(state, strict=False)  # shapes checked
     with torch.no_grad():
         for block in styles.network.residual[was.residual_blocks:]:
             block.second.norm.scale.zero_()
             block.second.norm.shift.zero_()
-    styles.config["training"] = list(earlier.config.get("training", [])) + [
-        dict(styles.config["training"][-1], continued=True)]
+    phase = dict(styles.config["training"][-1], continued=True)
+    if earlier.names != styles.names:
+        phase["specialised_from"] = earlier.names
+    styles.config["training"] = list(earlier.config.get("training", [])) + [phase]
 
 
 def _new_styles(base: FastStyles | None, names, paintings, config: TrainConfig, photos: int) -> FastStyles:
