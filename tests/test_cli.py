@@ -138,6 +138,18 @@ def test_help_version_and_the_listings_answer_without_importing_pytorch(args):
     assert done.stdout.strip()
 
 
+def test_a_reader_that_leaves_early_stops_the_listing_quietly():
+    """``painterly styles | head -1``: the pipe's reader is gone before the lines are written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "painterly", "styles"], stdout=write,
+                              stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
 def test_every_config_field_is_an_option_with_the_library_default():
     text = run("stylize", "--help").stdout
     blocks = {b.split()[0]: " ".join(b.split()) for b in re.split(r"\n(?=  -)", text) if b.strip()}

@@ -61,7 +61,7 @@ SUBCOMMANDS = {  # `painterly --help` lists them alphabetically
 @click.group(cls=Painterly, subcommands=SUBCOMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Exit codes: 0 done, 2 refused before starting (bad arguments or files), "
-                    "1 failed while running, 130 interrupted.")
+                    "1 failed while running, 130 interrupted, 141 output pipe closed by its reader.")
 @click.version_option(__version__, prog_name=PROG, message="%(prog)s %(version)s")
 def cli() -> None:
     """Neural style transfer (Gatys, Ecker & Bethge) that works offline."""

@@ -11,11 +11,14 @@ Exit codes (errors are converted in one place, :meth:`Painterly.invoke`):
 * 1: the run started and failed: weights that do not load, a NaN loss, a full disk, any
   I/O error, or an unexpected exception (``-v`` shows its traceback).
 * 130: interrupted (Ctrl-C); the image so far is saved when at least one step was done.
+* 141: the reader of the output left (``painterly styles | head -1``); nothing is printed.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import select
 import sys
 import traceback
 import typing
@@ -27,6 +30,7 @@ from ..errors import one_line
 
 PROG = "painterly"
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader left
 STARTED, VERBOSE = "painterly.started", "painterly.verbose"
 
 
@@ -83,6 +87,13 @@ class Painterly(click.Group):
         except KeyboardInterrupt:
             click.echo(f"{PROG}: interrupted; nothing was written", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError as exc:
+            if not _stdout_closed():
+                fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
+            # The reader of the output has gone (``painterly styles | head -3``): stop quietly,
+            # as shell tools do, with nothing left to flush into the closed pipe at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_BROKEN_PIPE)
         except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
             fail(ctx, one_line(exc), EXIT_RUNTIME if ctx.meta.get(STARTED) else EXIT_USAGE)
         except Exception as exc:
@@ -92,6 +103,17 @@ class Painterly(click.Group):
             else:
                 hint = " (run with -v to see the traceback)"
             fail(ctx, f"unexpected {type(exc).__name__}: {one_line(exc)}{hint}", EXIT_RUNTIME)
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has exited (poll reports an error on it), so
+    that a broken pipe elsewhere (a worker's) is still reported. False where poll is missing."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def fail(ctx: click.Context, message: str, code: int) -> typing.NoReturn:
