@@ -166,6 +166,10 @@ def test_train_continues_from_the_bundled_network_specialised_to_one_style(
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert [s["name"] for s in config["styles"]] == ["b"]
     assert config["training"][-1]["specialised_from"] == ["a", "b"]
+    other = run("train", style_png, "--photos", content_png.parent, "-o", tmp_path / "c",
+                "--name", "c", "--continue-from", "bundled")
+    assert other.exit_code == 2 and "paints a, b, not c" in other.output
+    assert "training on" not in other.output  # refused before work
 
 
 def test_export_writes_a_checked_onnx_file(style_folder, tmp_path):

@@ -201,13 +201,18 @@ def _load_base(add_to) -> FastStyles | None:
     return load_styles(add_to)
 
 
-def _continue(styles: FastStyles, earlier: FastStyles) -> None:
-    """Start from ``earlier``'s weights (of these styles' rows, where it paints more styles);
-    its training record comes first in this one's."""
-    missing = [name for name in styles.names if name not in earlier.names]
+def check_continuable(names: Sequence[str], earlier: FastStyles) -> None:
+    """ValueError (one line) unless ``earlier`` paints every style in ``names``."""
+    missing = [name for name in names if name not in earlier.names]
     if missing:
         raise ValueError(f"the network to continue paints {', '.join(earlier.names)}, "
                          f"not {', '.join(missing)}")
+
+
+def _continue(styles: FastStyles, earlier: FastStyles) -> None:
+    """Start from ``earlier``'s weights (of these styles' rows, where it paints more styles);
+    its training record comes first in this one's."""
+    check_continuable(styles.names, earlier)
     # A new dilation keeps every weight's shape: the earlier weights start the wider network.
     # More residual blocks are appended after the earlier ones, each starting as the identity
     # (its second norm's scale and shift zero, as Goyal et al. 2017 start residual blocks), so
