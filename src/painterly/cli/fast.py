@@ -26,7 +26,7 @@ from ..fast.decoders import check_decoders
 from ..fast.network import MAX_DILATION
 from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
 from ..fast.photos import find_photos
-from ..fast.train import ADD_TO_STEPS, CHECKPOINT, check_continuable, training_runtime
+from ..fast.train import ADD_TO_STEPS, CHECKPOINT, check_continuable, style_names, training_runtime
 from ..style_folders import BUNDLED_DIR, is_style_folder, user_styles_dir
 from .common import CommaList, output_options, runtime_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
@@ -225,7 +225,7 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
     earlier = BUNDLED_DIR if continue_from == "bundled" else continue_from
     if earlier is not None:  # a missing folder or a painting it lacks: refused before work
         earlier = load_styles(earlier)
-        check_continuable(list(names) or [Path(p).stem for p in paintings], earlier)
+        check_continuable(style_names(paintings, list(names) or None), earlier)
     if settings["steps"] is None:
         settings["steps"] = ADD_TO_STEPS if add_to else TrainConfig.steps
     config = TrainConfig(device=device, precision=precision, **settings)

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from .. import color, image_io, tiling
 from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
-from .network import MAX_DILATION, TransformerNet
 from ..style_folders import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles
+from .network import MAX_DILATION, TransformerNet
 from .store import FastStyles, StyleError, load_styles
 
 DEFAULT_TILE = 1024

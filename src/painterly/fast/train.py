@@ -167,9 +167,7 @@ def train(
     Raises TrainingInterrupted on Ctrl-C, after writing a checkpoint.
     """
     out = Path(out)
-    names = list(names) if names is not None else [Path(p).stem for p in paintings]
-    if len(names) != len(paintings) or len(set(names)) != len(names):
-        raise ValueError("give one distinct style name per painting")
+    names = style_names(paintings, names)
     runtime = training_runtime(config.device, config.precision)
     pool = PhotoPool(find_photos(photos))
     if add_to is not None and continue_from is not None:
@@ -193,6 +191,16 @@ def train(
     save_styles(styles, out)
     (out / CHECKPOINT).unlink(missing_ok=True)
     return styles
+
+
+def style_names(paintings: Sequence[str | os.PathLike], names: Sequence[str] | None = None
+                ) -> list[str]:
+    """A style name per painting: ``names``, or each file's stem; ValueError unless one
+    distinct name per painting."""
+    names = list(names) if names is not None else [Path(p).stem for p in paintings]
+    if len(names) != len(paintings) or len(set(names)) != len(names):
+        raise ValueError("give one distinct style name per painting")
+    return names
 
 
 def _load_base(add_to) -> FastStyles | None:
