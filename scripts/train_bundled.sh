@@ -4,7 +4,7 @@
 #
 #   bash scripts/train_bundled.sh [WORK_DIR]      (default WORK_DIR: ./train-bundled)
 #
-# Six phases, each resumable (a checkpoint every 5 minutes; run the script again after a stop):
+# Seven phases, each resumable (a checkpoint every 5 minutes; run the script again after a stop):
 #   1. 1357 steps from scratch at a constant learning rate, painterly train's default weights;
 #   2. 800 more steps of the whole network with a 10x total-variation weight (20), half the
 #      learning rate, falling to a tenth over the last half: the first phase's textures carry
@@ -23,9 +23,13 @@
 #      weights, their taps spaced out): each output pixel now sees about 190 px of the photo
 #      instead of about 110, more than a relu5_1 response's 156 px (phase 5 had left relu5_1's
 #      term where it was).
+#   7. for each painting alone, 800 more steps of phase 6's network with its settings, keeping
+#      that painting's scale and shift alone: the eight styles compete for one small network,
+#      and one style's own network lowers its held-out style loss by a fifth to a third where
+#      every further shared phase moved it by 1% or less (docs/fast.md).
 # Every phase's settings, photo counts, steps, seconds and hardware are recorded in the
-# result's config.json. Copy WORK_DIR/phase6/{config.json,model.safetensors} into
-# src/painterly/data/fast/ to ship them.
+# result's config.json. `.venv/bin/python scripts/ship_styles.py WORK_DIR` puts phase 6 and
+# the styles of phase 7 into the package (src/painterly/data/fast/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-train-bundled}"
@@ -36,38 +40,54 @@ if [ ! -f "$work/photos/PHOTOS.csv" ]; then
     .venv/bin/python scripts/gather_photos.py "$work/photos"
 fi
 
+# Phase N runs unless it or a later phase has finished (phase 6 alone is enough for phase 7).
+needed() {
+    local n
+    for n in $(seq "$1" 6); do [ -f "$work/phase$n/model.safetensors" ] && return 1; done
+    return 0
+}
 resume_flag() { if [ -f "$1/checkpoint.pt" ]; then echo --resume; fi; }
 
-if [ ! -f "$work/phase1/model.safetensors" ]; then
+if needed 1; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase1" \
         --steps 1357 --decay 0 $(resume_flag "$work/phase1")
 fi
-if [ ! -f "$work/phase2/model.safetensors" ]; then
+if needed 2; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase2" \
         --continue-from "$work/phase1" --steps 800 --tv-weight 20 --learning-rate 0.001 \
         --decay 0.5 $(resume_flag "$work/phase2")
 fi
-if [ ! -f "$work/phase3/model.safetensors" ]; then
+if needed 3; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase3" \
         --continue-from "$work/phase2" --steps 8000 --tv-weight 20 --learning-rate 0.001 \
         --decay 0.3 $(resume_flag "$work/phase3")
 fi
-if [ ! -f "$work/phase4/model.safetensors" ]; then
+if needed 4; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase4" \
         --continue-from "$work/phase3" --steps 2000 --crop-size 256 \
         --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
         --learning-rate 0.001 --decay 0.3 $(resume_flag "$work/phase4")
 fi
-if [ ! -f "$work/phase5/model.safetensors" ]; then
+if needed 5; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase5" \
         --continue-from "$work/phase4" --steps 2000 --crop-size 384 --batch-size 2 \
         --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
         --learning-rate 0.001 --decay 0.3 $(resume_flag "$work/phase5")
 fi
-if [ ! -f "$work/phase6/model.safetensors" ]; then
+if needed 6; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase6" \
         --continue-from "$work/phase5" --steps 3000 --crop-size 384 --batch-size 2 \
         --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
         --learning-rate 0.001 --decay 0.3 --dilation 2 $(resume_flag "$work/phase6")
 fi
-echo "trained: $work/phase6"
+for painting in "${paintings[@]}"; do
+    name="$(basename "${painting%.*}")"
+    out="$work/phase7/$name"
+    if [ ! -f "$out/model.safetensors" ]; then
+        "$painterly" train "$painting" --photos "$work/photos/train" -o "$out" \
+            --continue-from "$work/phase6" --steps 800 --crop-size 384 --batch-size 2 \
+            --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
+            --learning-rate 0.001 --decay 0.3 --dilation 2 $(resume_flag "$out")
+    fi
+done
+echo "trained: $work/phase6 (all eight styles), $work/phase7/* (one style each)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,6 +192,70 @@ def test_styles_of_different_networks_cannot_blend(style_folder, tmp_path):
     other = save_styles(FastStyles(tiny_net(1), ["c"], {}), tmp_path / "other")
     with pytest.raises(StyleError, match="different networks"):
         load_mix([f"{style_folder}/a", str(other)])
+
+
+def test_weights_saved_in_fp16_are_read_back_as_fp32(style_folder, tmp_path):
+    from safetensors import safe_open
+
+    half = save_styles(load_styles(style_folder), tmp_path / "half", dtype=torch.float16)
+    with safe_open(half / "model.safetensors", "pt") as stored:
+        assert {stored.get_tensor(k).dtype for k in stored.keys()} == {torch.float16}
+    loaded = load_styles(half).network.state_dict()
+    for name, weight in tiny_net().state_dict().items():
+        assert loaded[name].dtype == torch.float32 and torch.equal(loaded[name], weight.half().float())
+
+
+@pytest.fixture
+def bundle_with_one_own_network(tmp_path, monkeypatch, style_png, content_png):
+    """A bundle of styles a and b (trained on style_png and content_png), a with its own network."""
+    import painterly.fast.paint as paint_module
+    import painterly.style_folders as folders_module
+    from painterly.models.weights import file_sha256
+
+    records = [{"name": "a", "painting_sha256": file_sha256(style_png)},
+               {"name": "b", "painting_sha256": file_sha256(content_png)}]
+    bundle = save_styles(FastStyles(tiny_net(), ["a", "b"], {"styles": records}), tmp_path / "bundle")
+    save_styles(FastStyles(tiny_net(1, seed=1), ["a"], {"styles": records[:1]}), bundle / "a")
+    for module in (folders_module, paint_module):
+        monkeypatch.setattr(module, "BUNDLED_DIR", bundle)
+    monkeypatch.setenv("PAINTERLY_STYLES_DIR", str(tmp_path / "no-user-styles"))
+    return bundle
+
+
+def test_a_bundled_style_paints_with_its_own_network_and_blends_with_the_shared_one(
+        bundle_with_one_own_network, style_png, content_png):
+    from painterly.fast.paint import styles_for_paintings
+
+    bundle = bundle_with_one_own_network
+    alone, mix = load_mix(["a:2"])
+    assert alone.folder == bundle / "a" and alone.names == ["a"] and mix.tolist() == [1.0]
+    alone, mix = load_mix(["b"])  # no network of its own: the shared one
+    assert alone.folder == bundle and mix.tolist() == [0.0, 1.0]
+    blend, mix = load_mix(["a:1", "b:3"])
+    assert blend.folder == bundle and mix.tolist() == [0.25, 0.75]
+    assert styles_for_paintings([(style_png, 1.0)])[0].folder == bundle / "a"
+    blend, mix = styles_for_paintings([(style_png, 1.0), (content_png, 1.0)])
+    assert blend.folder == bundle and mix.tolist() == [0.5, 0.5]
+
+
+def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
+    """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phase 7): one
+    style, trained on the bundled painting of that name from the shared network, in fp16; the
+    whole bundle of fast styles stays within 15 MB."""
+    from painterly.models.weights import file_sha256
+    from painterly.style_folders import BUNDLED_DIR, bundled_styles
+
+    own = sorted(folder for folder in BUNDLED_DIR.iterdir() if folder.is_dir())
+    assert own, "no bundled style has a network of its own"
+    paintings = Path(str(resources.files("painterly") / "data" / "style"))
+    for folder in own:
+        config = json.loads((folder / "config.json").read_text())
+        assert [s["name"] for s in config["styles"]] == [folder.name]
+        assert config["styles"][0]["painting_sha256"] == file_sha256(paintings / f"{folder.name}.jpg")
+        assert config["training"][-1]["specialised_from"] == bundled_styles()
+        assert (folder / "model.safetensors").stat().st_size < 1_000_000  # fp16
+        assert load_mix([folder.name])[0].folder == folder
+    assert sum(f.stat().st_size for f in BUNDLED_DIR.rglob("*") if f.is_file()) <= 15_000_000
 
 
 # --------------------------------------------------------------------------- tiles

@@ -336,3 +336,16 @@ def _webp(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.open(io.BytesIO(png_bytes(width, height))).save(buffer, format="WEBP")
     return buffer.getvalue()
+
+
+def test_the_studio_paints_a_bundled_style_with_its_own_network_where_one_ships(tmp_path,
+                                                                                monkeypatch):
+    from painterly.devices import resolve_runtime
+    from painterly.style_folders import BUNDLED_DIR
+
+    monkeypatch.setenv("PAINTERLY_STYLES_DIR", str(tmp_path / "none"))
+    studio = fast_views.FastStudio(None, resolve_runtime("cpu", "fp32"))
+    folders = {style.name: style.folder for style in studio.styles()}
+    own = [name for name in folders if (BUNDLED_DIR / name).is_dir()]
+    assert own and all(folders[name] == BUNDLED_DIR / name for name in own)
+    assert all(folders[name] == BUNDLED_DIR for name in folders if name not in own)

@@ -1,7 +1,8 @@
 """Where fast styles are found: the bundled folder and the user's own, read without PyTorch.
 
 A style folder holds ``config.json`` and ``model.safetensors`` (:mod:`painterly.fast.store`
-reads and writes them). Listing styles reads only the configs, so ``painterly styles`` answers
+reads and writes them). The bundled folder holds the network that paints every bundled style
+and blends of them, and beside it, in a folder of each style's name, that style's own network. Listing styles reads only the configs, so ``painterly styles`` answers
 without loading PyTorch.
 """
 
@@ -33,6 +34,15 @@ def bundled_styles() -> list[str]:
     if not is_style_folder(folder):
         return []
     return [s["name"] for s in json.loads((folder / "config.json").read_text())["styles"]]
+
+
+def bundled_style_folder(name: str) -> Path:
+    """The network that paints bundled style ``name`` on its own: the one trained for it alone
+    (``BUNDLED_DIR/NAME``, scripts/train_bundled.sh's seventh phase) where it ships, else the
+    network shared by all the bundled styles. Blends always use the shared one: only styles of
+    one network mix through its norms (Dumoulin et al. 2017)."""
+    own = BUNDLED_DIR / name
+    return own if is_style_folder(own) else BUNDLED_DIR
 
 
 def user_styles() -> dict[str, Path]:

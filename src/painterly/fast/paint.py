@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from .. import color, image_io, tiling
 from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
-from ..style_folders import BUNDLED_DIR, bundled_styles, is_style_folder, user_styles
+from ..style_folders import (BUNDLED_DIR, bundled_style_folder, bundled_styles, is_style_folder,
+                             user_styles)
 from .network import MAX_DILATION, TransformerNet
 from .store import FastStyles, StyleError, load_styles
 
@@ -85,11 +86,12 @@ def _is_style(name: str) -> bool:
 def locate_style(name: str) -> tuple[Path, str | None]:
     """A style's folder and its name there (None: the folder's only style).
 
-    Looked up as: a bundled style, a style under the user's styles folder, a style folder,
-    or ``FOLDER/NAME`` for one style of a folder that holds several.
+    Looked up as: a bundled style (its own network where one ships,
+    :func:`~painterly.style_folders.bundled_style_folder`), a style under the user's styles
+    folder, a style folder, or ``FOLDER/NAME`` for one style of a folder that holds several.
     """
     if name in bundled_styles():
-        return BUNDLED_DIR, name
+        return bundled_style_folder(name), name
     mine = user_styles()
     if name in mine:
         return mine[name], name
@@ -107,14 +109,17 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
     """Load the network the styles in ``specs`` belong to; returns it and the (S,) weights.
 
     Several styles are blended by their weights (normalised to sum to one), through their
-    norms' scales and shifts (Dumoulin et al. 2017), so they must share one network.
+    norms' scales and shifts (Dumoulin et al. 2017), so they must share one network: a blend of
+    bundled styles uses the network they all share, one bundled style its own where it ships.
     """
     if not specs:
         raise StyleError("give at least one --style")
+    named = [parse_style_spec(spec) for spec in specs]
+    names = {name for name, _ in named}
+    shared = len(names) > 1 and names <= set(bundled_styles())
     located = []
-    for spec in specs:
-        name, weight = parse_style_spec(spec)
-        folder, style = locate_style(name)
+    for name, weight in named:
+        folder, style = (BUNDLED_DIR, name) if shared else locate_style(name)
         located.append((folder.resolve(), style, weight, name))
     folders = {folder for folder, *_ in located}
     if len(folders) > 1:
@@ -148,7 +153,7 @@ def styles_for_paintings(pairs) -> tuple[FastStyles, torch.Tensor] | None:
         if found is None:
             return None
         folder, name = found
-        specs.append(f"{folder / name}:{weight}")
+        specs.append(f"{name if folder == BUNDLED_DIR else folder / name}:{weight}")
     return load_mix(specs)
 
 

@@ -46,8 +46,10 @@ class FastStyles:
         return f"style folder {str(self.folder)!r}" if self.folder else "this network"
 
 
-def save_styles(styles: FastStyles, folder: str | os.PathLike) -> Path:
-    """Write the network (fp32) and its config into ``folder``, each file atomically.
+def save_styles(styles: FastStyles, folder: str | os.PathLike,
+                dtype: torch.dtype = torch.float32) -> Path:
+    """Write the network (its weights as ``dtype``; they are read back as fp32) and its config
+    into ``folder``, each file atomically.
 
     The weights are written before ``config.json``, so a folder with a config always has the
     weights it describes.
@@ -57,7 +59,7 @@ def save_styles(styles: FastStyles, folder: str | os.PathLike) -> Path:
     net = styles.network
     config = dict(styles.config, format=FORMAT, version=1, network=net.shape.to_dict(),
                   styles=_style_records(styles))
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     write_atomically(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp))
     write_atomically(folder / "config.json",
             lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))

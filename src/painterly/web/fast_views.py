@@ -40,7 +40,7 @@ from ..devices import Runtime
 from ..errors import one_line
 from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
 from ..fast.store import FastStyles, StyleError, load_styles
-from ..style_folders import BUNDLED_DIR, bundled_styles, user_styles
+from ..style_folders import bundled_style_folder, bundled_styles, user_styles
 from .guards import shown
 from .params import ParamError
 from .uploads import StoredImage
@@ -172,7 +172,7 @@ class FastStudio:
         if self.source is not None:
             folder = Path(self.source)
             return {n: FastStyle(n, "studio", folder, n) for n in self._network(folder)[1].names}
-        found = {n: FastStyle(n, "bundled", BUNDLED_DIR, n) for n in bundled_styles()}
+        found = {n: FastStyle(n, "bundled", bundled_style_folder(n), n) for n in bundled_styles()}
         for name, folder in user_styles().items():
             found.setdefault(name, FastStyle(name, "yours", folder, name))
         return found
