@@ -35,8 +35,9 @@ def main(work: Path) -> None:
         styles = load_styles(own)
         if styles.names != [name]:
             sys.exit(f"error: {own} paints {styles.names}, not {name!r} alone")
-        save_styles(styles, BUNDLED_DIR / name, dtype=torch.float16)
-        print(f"{name}: its own network, {sum(f.stat().st_size for f in (BUNDLED_DIR / name).iterdir()) / 1e6:.2f} MB")
+        folder = save_styles(styles, BUNDLED_DIR / name, dtype=torch.float16)
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"{name}: its own network, {size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
