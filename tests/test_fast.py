@@ -202,7 +202,8 @@ def test_weights_saved_in_fp16_are_read_back_as_fp32(style_folder, tmp_path):
         assert {stored.get_tensor(k).dtype for k in stored.keys()} == {torch.float16}
     loaded = load_styles(half).network.state_dict()
     for name, weight in tiny_net().state_dict().items():
-        assert loaded[name].dtype == torch.float32 and torch.equal(loaded[name], weight.half().float())
+        assert loaded[name].dtype == torch.float32
+        assert torch.equal(loaded[name], weight.half().float())
 
 
 @pytest.fixture
@@ -214,7 +215,8 @@ def bundle_with_one_own_network(tmp_path, monkeypatch, style_png, content_png):
 
     records = [{"name": "a", "painting_sha256": file_sha256(style_png)},
                {"name": "b", "painting_sha256": file_sha256(content_png)}]
-    bundle = save_styles(FastStyles(tiny_net(), ["a", "b"], {"styles": records}), tmp_path / "bundle")
+    bundle = save_styles(FastStyles(tiny_net(), ["a", "b"], {"styles": records}),
+                         tmp_path / "bundle")
     save_styles(FastStyles(tiny_net(1, seed=1), ["a"], {"styles": records[:1]}), bundle / "a")
     for module in (folders_module, paint_module):
         monkeypatch.setattr(module, "BUNDLED_DIR", bundle)
@@ -251,7 +253,8 @@ def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
     for folder in own:
         config = json.loads((folder / "config.json").read_text())
         assert [s["name"] for s in config["styles"]] == [folder.name]
-        assert config["styles"][0]["painting_sha256"] == file_sha256(paintings / f"{folder.name}.jpg")
+        painting = paintings / f"{folder.name}.jpg"
+        assert config["styles"][0]["painting_sha256"] == file_sha256(painting)
         assert config["training"][-1]["specialised_from"] == bundled_styles()
         assert (folder / "model.safetensors").stat().st_size < 1_000_000  # fp16
         assert load_mix([folder.name])[0].folder == folder

@@ -2,8 +2,8 @@
 
 A style folder holds ``config.json`` and ``model.safetensors`` (:mod:`painterly.fast.store`
 reads and writes them). The bundled folder holds the network that paints every bundled style
-and blends of them, and beside it, in a folder of each style's name, that style's own network. Listing styles reads only the configs, so ``painterly styles`` answers
-without loading PyTorch.
+and blends of them, and beside it, in a folder of each style's name, that style's own network.
+Listing styles reads only the configs, so ``painterly styles`` answers without loading PyTorch.
 """
 
 from __future__ import annotations
