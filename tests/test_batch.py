@@ -139,3 +139,11 @@ def test_each_worker_reuses_freed_memory_as_the_command_does(monkeypatch):
     monkeypatch.setattr(local, "_ENGINE", local._ENGINE)  # restored after the test
     local._start_worker("engine", local.torch.get_num_threads())
     assert calls == [True] and local._ENGINE == "engine"
+
+
+def test_help_names_the_record_and_the_ray_extra_as_the_library_does():
+    """The help spells both out (it imports no PyTorch); they must not drift apart."""
+    from painterly.batch import cluster
+
+    text = " ".join(run("batch", "--help").stdout.split())
+    assert batch.RECORD_NAME in text and cluster.INSTALL_HINT in text

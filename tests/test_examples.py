@@ -119,7 +119,7 @@ def test_threads_option_sets_torch_threads(tmp_path, keep_threads):
 
 def test_automatic_threads_count_idle_cores(monkeypatch, keep_threads):
     common.auto_threads.cache_clear()
-    monkeypatch.setattr(common, "_TORCH_THREADS", 4)
+    monkeypatch.setattr(common, "torch_default_threads", lambda: 4)
     samples = iter([{"cpu0": (0, 0), "cpu1": (0, 0), "cpu9": (0, 0)},
                     {"cpu0": (10, 10), "cpu1": (0, 10), "cpu9": (10, 10)}])  # cpu9 not ours
     monkeypatch.setattr(common, "_cpu_times", lambda: next(samples))

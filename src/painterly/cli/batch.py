@@ -4,22 +4,24 @@ Everything is checked before work starts (inputs found, manifests read, styles f
 row's options valid, the output folder writable); then each photo is painted, written
 atomically and recorded in ``OUTDIR/painterly-batch.jsonl``. A photo that fails is recorded
 with its one-line error and the batch goes on; a rerun skips what the record says is done.
+The engines (and PyTorch) are imported when the command runs, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
 import sys
+import typing
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from .. import batch
-from ..batch import cluster
-from ..devices import resolve_runtime
 from .common import (check_scale_out, config_options, make_config, runtime_options, scale_out_options,
                      setup)
 from .group import EXIT_INTERRUPTED, EXIT_RUNTIME, PROG, STARTED
+
+if typing.TYPE_CHECKING:
+    from ..batch import Summary
 
 OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "tv_weight",
                      "style_scale", "style_layers", "content_layers", "optimizer", "init", "seed")
@@ -31,7 +33,7 @@ OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "
               help="style of every photo (a manifest row may name its own); repeat to blend")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="output folder: PHOTO.STYLE.FORMAT per photo, and the record "
-                   f"{batch.RECORD_NAME}")
+                   "painterly-batch.jsonl")  # batch.RECORD_NAME, spelt out: no PyTorch
 @click.option("--engine", type=click.Choice(["fast", "optimize"]), default="fast",
               show_default=True, help="fast: one pass (trained styles, painting pictures); "
                                       "optimize: the optimiser (Gatys et al.), slow, best")
@@ -49,7 +51,7 @@ OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "
 @scale_out_options(
     workers="N processes on this machine (0: in this process)",
     ray=f"run on the Ray cluster at ADDRESS (host:port; auto: the one this machine belongs to); "
-        f"needs {cluster.INSTALL_HINT}",
+        'needs pip install "painterly[ray]"',  # cluster.INSTALL_HINT
     cpus="CPUs each Ray task (optimize) or actor (fast) asks for",
     gpus="GPUs each Ray task or actor asks for (e.g. 1, or 0.5 to share one)")
 @runtime_options
@@ -70,6 +72,9 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
 
     Exit status 0 when every photo is painted (now or before), 1 when any failed.
     """
+    from .. import batch
+    from ..batch import cluster
+
     setup(ctx, verbose)
     check_scale_out(workers, ray_address)
     items = batch.gather(inputs, style, fmt)
@@ -109,11 +114,15 @@ def batch_command(ctx, inputs, style, output, engine, size, strength, preserve_c
 
 def _here(engine: str, device: str, precision: str) -> str:
     """This process's runtime in words; a fast network runs nothing in fp32 beside it."""
+    from ..devices import resolve_runtime
+
     fp32 = "losses" if engine == "optimize" else None
     return resolve_runtime(device, precision).describe(fp32=fp32)
 
 
 def _engine(name, size, strength, preserve_color, device, precision, settings):
+    from .. import batch
+
     if name == "fast":
         return batch.FastEngine(size=1024 if size is None else size, strength=strength,
                                 preserve_color=preserve_color, device=device, precision=precision)
@@ -125,6 +134,9 @@ def _engine(name, size, strength, preserve_color, device, precision, settings):
 
 
 def _backend(engine, workers, ray_address, cpus, gpus):
+    from .. import batch
+    from ..batch import cluster
+
     if ray_address:
         if isinstance(engine, batch.FastEngine):
             return cluster.data_backend(engine, ray_address, cpus=cpus, gpus=gpus)
@@ -134,11 +146,13 @@ def _backend(engine, workers, ray_address, cpus, gpus):
     return None
 
 
-def _report(summary: batch.Summary, output: Path) -> None:
+def _report(summary: Summary, output: Path) -> None:
     """The summary on stderr: counts, time, and each failure on its own line."""
+    from ..batch import RECORD_NAME
+
     for photo, error in summary.errors:
         click.echo(f"{PROG}: failed: {photo}: {error}", err=True)
     rate = f", {summary.done / summary.seconds:.2f} photos/s" if summary.done and summary.seconds else ""
     click.echo(f"{PROG}: {summary.done} painted, {summary.failed} failed, {summary.skipped} done "
                f"before, {summary.failed_before} failed before (not retried) of {summary.total} "
-               f"in {summary.seconds:.1f} s{rate}; record: {output / batch.RECORD_NAME}", err=True)
+               f"in {summary.seconds:.1f} s{rate}; record: {output / RECORD_NAME}", err=True)

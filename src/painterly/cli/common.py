@@ -1,5 +1,8 @@
 """What every ``painterly`` command shares: options generated from dataclasses, logging to
 stderr, the output flags and ``--threads``. Errors become messages in ``group``.
+
+Imports no PyTorch (``--threads`` imports it when applied), so that a command's ``--help``
+answers at once.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections.abc import Callable
 from typing import Literal, get_args, get_origin
 
 import click
-import torch
 
 from ..config import StyleConfig
 from .group import PROG, VERBOSE
@@ -88,7 +90,6 @@ def make_config(settings: dict) -> StyleConfig:
 
 # ------------------------------------------------------------ images and threads
 
-_TORCH_THREADS = torch.get_num_threads()
 THREADS_HELP = ("CPU threads for PyTorch; 0: one per idle core (measured for 0.1 s, at least "
                 "1): threads on busy cores wait for each other")
 
@@ -106,6 +107,14 @@ def _cpu_times() -> dict[str, tuple[int, int]]:
 
 
 @functools.cache
+def torch_default_threads() -> int:
+    """PyTorch's own thread count, read before ``--threads`` first changes it."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+@functools.cache
 def auto_threads(sample: float = 0.1) -> int:
     """One thread per core this process may use that was idle during ``sample`` seconds
     (at most torch's default, at least 1); torch's default where that cannot be measured.
@@ -116,16 +125,19 @@ def auto_threads(sample: float = 0.1) -> int:
         time.sleep(sample)
         after = _cpu_times()
     except (OSError, AttributeError, ValueError):  # not Linux
-        return _TORCH_THREADS
+        return torch_default_threads()
     idle = 0.0
     for cpu in allowed & before.keys() & after.keys():
         total = after[cpu][1] - before[cpu][1]
         idle += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 1.0
-    return max(1, min(_TORCH_THREADS, round(idle)))
+    return max(1, min(torch_default_threads(), round(idle)))
 
 
 def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if not ctx.resilient_parsing:
+        import torch
+
+        torch_default_threads()  # remembered before it is changed
         torch.set_num_threads(value or auto_threads())
     return value
 

@@ -3,6 +3,8 @@
 The options of both commands are generated from :class:`~painterly.config.StyleConfig`'s
 fields (name, type, default and help), so the help text and the library cannot drift apart.
 These commands only parse, check, call :func:`painterly.pipeline.stylize` and render progress.
+PyTorch and the modules that need it are imported inside the functions that use them, so that
+``painterly stylize --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from typing import get_args
 import click
 from tqdm import tqdm
 
-from .. import __version__, image_io, masks, multiscale, pipeline
+from .. import __version__
 from ..config import InitKind, StyleConfig
-from ..devices import resolve_runtime
-from ..models.weights import check_weights_file
 from ..examples import input_image
 from ..examples import parse_picture_spec as parse_style
-from ..optimize import Progress
 from .common import config_options, make_config, output_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
+
+if typing.TYPE_CHECKING:
+    from ..multiscale import Scale
+    from ..optimize import Progress
 
 DEMO_CONTENT, DEMO_STYLE = "content/chelsea_cat.png", "style/starry_night.jpg"
 DEMO_OVERRIDES = ("size", "iterations", "device", "precision")
@@ -45,10 +48,13 @@ def intermediate_path(out: Path, step: int) -> Path:
 
 def _check_run(content, styles, config: StyleConfig, out: Path, overwrite: bool,
                save_every: int, mask_files: typing.Sequence[str] = (),
-               masked: bool = False) -> list[multiscale.Scale]:
+               masked: bool = False) -> list[Scale]:
     """Fail fast, before the network loads: inputs, weights file, output paths, device, memory.
 
     Returns the stages with their steps (per tile times tiles, where a scale is tiled)."""
+    from .. import image_io, masks, multiscale, pipeline
+    from ..models.weights import check_weights_file
+
     if sum(weight for _, weight in styles) <= 0:
         raise ValueError("style weights must have a positive sum")
     inputs = [content, *(path for path, _ in styles)]
@@ -72,6 +78,8 @@ def _check_run(content, styles, config: StyleConfig, out: Path, overwrite: bool,
 def _check_intermediates(out: Path, total: int, every: int, overwrite: bool, inputs) -> None:
     """The ``--save-every`` files: a bounded count; the first and last names (folder, format,
     name length) and any of them that already exist, found by listing the folder once."""
+    from .. import image_io
+
     if not every:
         return
     count = total // every
@@ -134,6 +142,9 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
 
     masks: one per style for ``pipeline.stylize`` (None: no masks); mask_files: the files they
     come from, checked like every input."""
+    from .. import image_io, pipeline
+    from ..devices import resolve_runtime
+
     stages = _check_run(content, styles, config, out, overwrite, save_every, mask_files,
                         masked=masks is not None)
     runtime = resolve_runtime(config.device, config.precision)
@@ -204,6 +215,8 @@ def stylize(ctx, content, styles, output, save_every, mask, labels, overwrite, q
 
 def _masks(mask: tuple[str, ...], labels: str | None, styles: int):
     """(masks for the library or None, files to check, what the output's metadata records)."""
+    from .. import image_io, masks
+
     if mask and labels:
         raise ValueError("give either --mask (one per style) or --labels, not both")
     if labels is not None:
@@ -229,6 +242,8 @@ def default_demo_output() -> Path:
 
 def _is_demo_output(path: Path) -> bool:
     """True for a PNG that an earlier ``painterly demo`` wrote (safe to replace)."""
+    from .. import image_io
+
     try:
         return json.loads(image_io.read_png_metadata(path)["painterly"]).get("demo") is True
     except (ValueError, KeyError, OSError, AttributeError):
@@ -246,6 +261,8 @@ def demo(ctx, output, overwrite, quiet, verbose, **settings):
 
     The default output is replaced by the next demo; a file given with -o is never replaced
     without --overwrite."""
+    from .. import image_io
+
     setup(ctx, verbose)
     data = resources.files(PROG) / "data"
     content, style = str(data / DEMO_CONTENT), str(data / DEMO_STYLE)

@@ -1,8 +1,9 @@
 """``painterly video``: paint a clip with a fast style (flow-guided blending) or with the
 optimiser (Ruder et al. 2016), resumably.
 
-PyAV and OpenCV are imported only when the command runs, so ``painterly`` works without the
-``video`` extra; without it the command exits 2 with one line naming the extra.
+PyAV, OpenCV and PyTorch are imported only when the command runs, so ``painterly`` works without
+the ``video`` extra (without it the command exits 2 with one line naming the extra) and
+``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .. import image_io
 from .common import check_scale_out, output_options, runtime_options, scale_out_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
 
@@ -83,7 +83,7 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
         raise ValueError(f"--size must be 0 (the clip's own) or at least 16, got {size}")
     if end is not None and end <= start:
         raise ValueError(f"--end ({end:g} s) must be after --start ({start:g} s)")
-    from .. import video  # ImportError naming the extra: one line, exit 2
+    from .. import image_io, video  # ImportError naming the extra: one line, exit 2
 
     out = video.clips.check_video_output(output, overwrite=overwrite, inputs=[clip])
     info = video.probe(clip, start=start, end=end)
