@@ -135,7 +135,7 @@ def test_train_ctrl_c_says_how_to_resume(style_png, content_png, tmp_path, monke
     def interrupted(*args, **kwargs):
         raise TrainingInterrupted(tmp_path / "s" / "checkpoint.pt", 7)
 
-    monkeypatch.setattr("painterly.cli.fast.train", interrupted)
+    monkeypatch.setattr("painterly.fast.train.train", interrupted)
     result = run("train", style_png, "--photos", content_png.parent, "-o", tmp_path / "s")
     assert result.exit_code == 130
     assert "after step 7" in result.output and "--resume" in result.output

@@ -15,7 +15,8 @@ import torch
 
 from painterly import StyleConfig, examples, image_io, stylize
 from painterly.devices import resolve_runtime
-from painterly.fast import TrainConfig, make_painter, train
+from painterly.fast import TrainConfig, make_painter
+from painterly.fast.train import train
 from painterly.image_io import pil_to_tensor
 from painterly.pipeline import evaluate
 

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from painterly.fast import FastPainter, FastStyles, StyleError, TrainConfig, load_styles, \
-    save_styles, train
+    save_styles
 from painterly.fast.network import ConditionalInstanceNorm, NetworkShape, TransformerNet, one_hot
 from painterly.fast.paint import DEFAULT_TILE, MIN_PAINT_EDGE, ONE_PASS_SIDE, load_mix, \
     parse_style_spec
 from painterly.devices import resolve_runtime
-from painterly.fast.train import CHECKPOINT, TrainingInterrupted
+from painterly.fast.train import CHECKPOINT, TrainingInterrupted, train
 
 TINY_SHAPE = NetworkShape(base=4, residual_blocks=1)
 TINY_TRAIN = dict(steps=4, batch_size=2, crop_size=32, base_width=4, residual_blocks=1,

@@ -50,7 +50,7 @@ OPTIMISER_OPTIONS = ("iterations", "scales", "style_weight", "content_weight", "
 @click.option("--retry-failed", is_flag=True, help="paint again the photos that failed before")
 @scale_out_options(
     workers="N processes on this machine (0: in this process)",
-    ray=f"run on the Ray cluster at ADDRESS (host:port; auto: the one this machine belongs to); "
+    ray="run on the Ray cluster at ADDRESS (host:port; auto: the one this machine belongs to); "
         'needs pip install "painterly[ray]"',  # cluster.INSTALL_HINT
     cpus="CPUs each Ray task (optimize) or actor (fast) asks for",
     gpus="GPUs each Ray task or actor asks for (e.g. 1, or 0.5 to share one)")

@@ -1,7 +1,8 @@
 """``painterly fast``, ``train`` and ``export``: fast styles from the command line.
 
 Every check (inputs readable, outputs writable, styles found) runs before the network loads,
-so a bad argument costs nothing and writes nothing.
+so a bad argument costs nothing and writes nothing. The engine (and PyTorch) is imported when a
+command runs: the options come from :mod:`painterly.fast.config`, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -15,18 +16,11 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .. import __version__, image_io
+from .. import __version__
 from ..config import MAX_SIZE
-from ..devices import resolve_runtime
 from ..examples import input_image
-from ..fast import (DEFAULT_SIZE, PaintingPainter, TrainConfig, TrainingInterrupted,
-                    are_painting_files, load_mix, load_styles, make_painter, train)
-from ..fast import wct
-from ..fast.decoders import check_decoders
-from ..fast.network import MAX_DILATION
-from ..fast.paint import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE, parse_style_spec
-from ..fast.photos import find_photos
-from ..fast.train import ADD_TO_STEPS, CHECKPOINT, check_continuable, style_names, training_runtime
+from ..fast.config import (ADD_TO_STEPS, CHECKPOINT, DEFAULT_SIZE, DEFAULT_TILE, MAX_DILATION,
+                           MIN_SIDE, ONE_PASS_SIDE, TrainConfig)
 from ..style_folders import BUNDLED_DIR, is_style_folder, user_styles_dir
 from .common import CommaList, output_options, runtime_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
@@ -72,6 +66,12 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
 
     painterly fast holiday/ --style the_scream:0.7 --style great_wave:0.3 -o painted/
     """
+    from .. import image_io
+    from ..devices import resolve_runtime
+    from ..fast import PaintingPainter, are_painting_files, load_mix, make_painter, wct
+    from ..fast.decoders import check_decoders
+    from ..fast.paint import parse_style_spec
+
     setup(ctx, verbose)
     if 0 < size < 16 or size > MAX_SIZE:
         raise ValueError(f"--size must be 0 (keep each photo's size) or from 16 to {MAX_SIZE}, "
@@ -124,6 +124,8 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
 
 def _photo_files(photos: tuple[str, ...]) -> list[Path]:
     """Files given (or bundled photos named), and the pictures directly inside folders given."""
+    from .. import image_io
+
     files: list[Path] = []
     for name in photos:
         path = Path(input_image(name))
@@ -139,6 +141,8 @@ def _photo_files(photos: tuple[str, ...]) -> list[Path]:
 
 def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -> list[tuple[Path, Path]]:
     """(photo, output file) pairs: OUTPUT itself for one photo, else OUTPUT/<stem>.<fmt>."""
+    from .. import image_io
+
     if single:
         return [(inputs[0], output)]
     if output.suffix.lower() in image_io.OUTPUT_FORMATS and not output.is_dir():
@@ -211,6 +215,11 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
 
     Ctrl-C writes a checkpoint; the same command with --resume continues it.
     """
+    from .. import image_io
+    from ..fast import TrainingInterrupted, load_styles
+    from ..fast.photos import find_photos
+    from ..fast.train import check_continuable, style_names, train, training_runtime
+
     setup(ctx, verbose)
     paintings = [input_image(painting) for painting in paintings]  # a bundled one by name
     for painting in paintings:
@@ -286,6 +295,7 @@ def export_command(ctx, style, output, opset, no_check, overwrite, quiet, verbos
 
     Example: painterly export starry_night -o starry_night.onnx
     """
+    from ..fast import load_mix
     from ..fast.export import DEFAULT_OPSET, check_onnx, check_onnx_path, export_onnx
 
     setup(ctx, verbose)

@@ -33,11 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import MAX_DILATION
 from .resample import space_to_depth_conv, upsample_conv
 
 
-MAX_DILATION = 2
-"""The widest dilation a network may have (painting needs 4 * MAX_DILATION + 1 px a side)."""
 
 
 @dataclass(frozen=True)

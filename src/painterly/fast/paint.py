@@ -28,18 +28,9 @@ from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
 from ..style_folders import (BUNDLED_DIR, bundled_style_folder, bundled_styles, is_style_folder,
                              user_styles)
-from .network import MAX_DILATION, TransformerNet
+from .config import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE
+from .network import TransformerNet
 from .store import FastStyles, StyleError, load_styles
-
-DEFAULT_TILE = 1024
-ONE_PASS_SIDE = 2048
-"""With no tile size given, pictures up to this long side are painted in one pass and larger
-ones in tiles of DEFAULT_TILE. Tiles only pay beyond it: on a 2-core Xeon, `painterly fast
-chelsea_cat --style woman_with_a_hat --size 2048` took 2.9 s and 0.83 GB in one pass against
-4.2 s and 0.98 GB in 1024 px tiles, and a 1920x1080 frame 0.63-0.70 s against 2.6-3.6 s
-(on an H200 the tiled frame took 86 ms, a 1024x576 one 10 ms). At 4096 px, tiles of 1024
-took 7.7 s and 1.4 GB, tiles of 2048 13.3 s and 3.2 GB."""
-
 
 def one_pass_side_and_tile(tile_size: int | None) -> tuple[int, int]:
     """(the longest side painted in one pass, the tiles' side) for a painter's ``tile_size``:
@@ -47,9 +38,6 @@ def one_pass_side_and_tile(tile_size: int | None) -> tuple[int, int]:
     return (ONE_PASS_SIDE, DEFAULT_TILE) if tile_size is None else (tile_size, tile_size)
 
 
-MIN_SIDE = 4 * MAX_DILATION + 1
-"""The residual blocks, at a quarter of the picture, reflect ``dilation`` responses at each
-border: each side needs 9 pixels (3 responses) at a dilation of 2."""
 MIN_PAINT_EDGE = 512
 """Pictures whose long side is shorter are enlarged to it, painted, and shrunk back (bicubic,
 antialiased). The bundled network learnt its strokes on photos 320 to 1024 px long (its

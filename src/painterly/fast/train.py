@@ -22,90 +22,26 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from .. import losses
-from ..config import (MAX_SEED, MAX_SIZE, Precision, check_choice, check_device, check_int,
-                      check_layers, check_number)
 from ..cpuinfo import cpu_model
 from ..devices import Runtime, resolve_runtime
 from ..image_io import load_image
 from ..models.layers import deepest
 from ..models.vgg import FeatureExtractor
 from ..models.weights import file_sha256
-from .network import MAX_DILATION, ConditionalInstanceNorm, NetworkShape, TransformerNet
+from .config import CHECKPOINT, TrainConfig
+from .network import ConditionalInstanceNorm, NetworkShape, TransformerNet
 from .photos import PhotoPool, find_photos
 from .store import FastStyles, load_styles, save_styles, write_atomically
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
-ADD_TO_STEPS = 300
-"""Default steps for ``add_to``: only the new styles' norms learn, so far fewer steps do."""
 MAX_FAILED_STEPS = 10
 """Batches in a row whose gradients overflow before training stops as diverged."""
-MAX_STEPS = 1_000_000
-"""A bound that refuses typos: a million steps is weeks on a CPU."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """Settings of one training run. The loss weights are ``StyleConfig``'s defaults."""
-
-    steps: int = field(default=2100, metadata={"help": "optimiser steps (batches) in all"})
-    batch_size: int = field(default=4, metadata={"help": "photo crops per step"})
-    crop_size: int = field(default=128, metadata={"help": "side of each square training crop, in pixels"})
-    learning_rate: float = field(default=2e-3, metadata={"help": "Adam step size"})
-    content_weight: float = field(default=1.0, metadata={"help": "weight of the content loss"})
-    style_weight: float = field(default=10.0, metadata={"help": "weight of the style loss"})
-    tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation loss"})
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    # relu5_1 is left out: on training crops of 128 px it is 8x8 responses, too few for its
-    # 512x512 Gram matrix, and it costs a quarter of every step's VGG19 time. The bundled
-    # network adds it in its last phases, on 256 and 384 px crops (scripts/train_bundled.sh).
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    style_size: int = field(default=512, metadata={"help": "long edge of each painting for its Gram matrices"})
-    photo_edge: tuple[int, int] = (320, 1024)
-    base_width: int = field(default=16, metadata={"help": "channels after the first conv of a new network"})
-    residual_blocks: int = 5
-    dilation: int = field(default=1, metadata={"help": "spacing of the residual blocks' 3x3 taps"})
-    decay: float = field(default=0.3, metadata={"help": "fraction of the steps, at the end, over "
-                                                "which the learning rate falls to a tenth (0: none)"})
-    checkpoint_minutes: float = field(default=5.0, metadata={"help": "minutes between checkpoints"})
-    seed: int = 0
-    precision: str = "auto"
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        # Bounds as in StyleConfig: a typo is refused at once, not after hours or gigabytes.
-        for name, high in (("steps", MAX_STEPS), ("batch_size", 256), ("base_width", 256),
-                           ("residual_blocks", 64), ("dilation", MAX_DILATION)):
-            check_int(self, name, 1, high)
-        check_int(self, "crop_size", 32, 1024)
-        check_int(self, "style_size", 32, MAX_SIZE)
-        check_int(self, "seed", 0, MAX_SEED)
-        for name in ("learning_rate", "content_weight", "style_weight", "tv_weight",
-                     "checkpoint_minutes", "decay"):
-            check_number(self, name)
-        if self.decay > 1:
-            raise ValueError(f"decay must be between 0 and 1, got {self.decay!r}")
-        if not self.learning_rate > 0 or not self.style_weight > 0:
-            raise ValueError("learning_rate and style_weight must be > 0")
-        check_layers(self, "content_layers", allow_empty=True)
-        check_layers(self, "style_layers", allow_empty=False)
-        edges = self.photo_edge
-        if isinstance(edges, list):
-            edges = tuple(edges)
-            object.__setattr__(self, "photo_edge", edges)
-        if not (isinstance(edges, tuple) and len(edges) == 2
-                and all(isinstance(e, int) and not isinstance(e, bool) for e in edges)
-                and 0 < edges[0] <= edges[1] <= MAX_SIZE):
-            raise ValueError(f"photo_edge must be (low, high) with 0 < low <= high <= {MAX_SIZE}, "
-                             f"got {edges!r}")
-        check_choice(self, "precision", Precision)
-        check_device(self)
 
 
 @dataclass(frozen=True)

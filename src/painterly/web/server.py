@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 from ..config import StyleConfig
-from ..devices import cpu_prefers_bf16, resolve_device
 
 DEFAULT_PORT = 8765
 CPU_SIZE = 256
@@ -41,6 +40,8 @@ def default_results_dir() -> Path:
 
 def studio_defaults(device: str = "auto") -> StyleConfig:
     """The configuration the page starts from: the library's, smaller on a CPU without fast bf16."""
+    from ..devices import cpu_prefers_bf16, resolve_device
+
     config = StyleConfig(device=device)
     if resolve_device(device).type == "cpu" and not cpu_prefers_bf16():
         config = config.replace(size=CPU_SIZE)
