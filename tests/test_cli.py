@@ -131,7 +131,8 @@ def test_every_listed_command_loads_under_its_name_and_threads_where_it_computes
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["examples"], ["styles"],
                                   ["stylize", "--help"], ["demo", "--help"], ["video", "--help"],
                                   ["batch", "--help"], ["fast", "--help"], ["train", "--help"],
-                                  ["export", "--help"], ["studio", "--help"]])
+                                  ["export", "--help"], ["studio", "--help"],
+                                  ["explore", "--help"], ["explore", "neurons", "--help"]])
 def test_help_version_and_the_listings_answer_without_importing_pytorch(args):
     code = ("import sys; from painterly.cli import main; sys.argv = ['painterly', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit as exit_:\n    assert not exit_.code, exit_.code\n"

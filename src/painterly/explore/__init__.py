@@ -19,15 +19,27 @@ Every function takes ``extractor=None`` (painterly's VGG19) or any
 The command line is :data:`painterly.explore.commands.explore` (``painterly explore ...``).
 """
 
-from .activations import activation_maps, top_channels
-from .common import ExploreProgress, ExploreResult, parse_channels
-from .figures import make_figures
-from .grid import render_grid
-from .neurons import visualize_neurons
-from .reconstruct import paper_name, reconstruct_content, reconstruct_style
-from .tradeoff import paper_ratio, tradeoff_grid
+import importlib
 
-__all__ = ["ExploreProgress", "ExploreResult", "activation_maps", "make_figures",
-           "paper_name", "paper_ratio", "parse_channels", "reconstruct_content",
-           "reconstruct_style", "render_grid", "top_channels", "tradeoff_grid",
-           "visualize_neurons"]
+_EXPORTS = {
+    "activation_maps": ".activations", "top_channels": ".activations",
+    "ExploreProgress": ".common", "ExploreResult": ".common", "parse_channels": ".common",
+    "make_figures": ".figures", "render_grid": ".grid", "visualize_neurons": ".neurons",
+    "paper_name": ".reconstruct", "reconstruct_content": ".reconstruct",
+    "reconstruct_style": ".reconstruct", "paper_ratio": ".tradeoff", "tradeoff_grid": ".tradeoff",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Imported on first use (PEP 562), as the package ``painterly`` does: ``painterly
+    explore --help`` then needs no PyTorch."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -7,34 +7,31 @@ The output path is printed on stdout.
 
 Errors are ValueErrors with one-line messages; the main ``painterly`` group turns them into
 ``painterly: error: ...`` and exit code 2 (register with ``cli.add_command(explore)``).
+The library (and PyTorch) is imported when a command runs, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from .. import __version__, image_io
+from .. import __version__
+from .. import explore as library  # its functions are imported when first called
 from ..cli.group import STARTED
-from ..devices import resolve_runtime
 from ..examples import input_image
 from ..models.layers import deepest
 from ..multiscale import min_short_side
-from .activations import activation_maps
-from .common import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, ExploreProgress, write_json
-from .figures import make_figures
-from .neurons import DEFAULT_CHANNELS as NEURON_CHANNELS
-from .neurons import DEFAULT_STEPS as NEURON_STEPS
-from .neurons import visualize_neurons
-from .reconstruct import DEFAULT_SIZE as RECONSTRUCT_SIZE
-from .reconstruct import DEFAULT_STEPS as RECONSTRUCT_STEPS
-from .reconstruct import reconstruct_content, reconstruct_style
-from .tradeoff import DEFAULT_STYLE_WEIGHTS, tradeoff_grid
+from .defaults import (NEURON_CHANNELS, NEURON_STEPS, PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS,
+                       RECONSTRUCT_SIZE, RECONSTRUCT_STEPS, TRADEOFF_STYLE_WEIGHTS)
+
+if typing.TYPE_CHECKING:
+    from .common import ExploreProgress
 
 
 def _layer_list(text: str) -> tuple[str, ...]:
@@ -115,6 +112,8 @@ def _image(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 
 def _check_outputs(output: Path, json_path: Path | None, overwrite: bool, inputs=()) -> None:
     """Fail before any work: image extension, existing files, folders, JSON path."""
+    from .. import image_io
+
     image_io.check_output_path(output, overwrite=overwrite, inputs=inputs)
     if json_path is None:
         return
@@ -131,6 +130,8 @@ def _check_outputs(output: Path, json_path: Path | None, overwrite: bool, inputs
 def _check_shape(path: str, size: int, layers: Sequence[str]) -> None:
     """Refuse a picture whose short side at ``size`` (its long edge) is too small for VGG19
     up to the deepest of ``layers``, naming it, before any work starts."""
+    from .. import image_io
+
     need = min_short_side(layers)
     width, height = image_io.check_image_file(path)
     w, h = image_io.size_for_long_edge(width, height, size)
@@ -144,6 +145,10 @@ def _run(ctx, call, *, output: Path, json_path: Path | None, overwrite: bool, qu
          device: str, precision: str, size: int, layers: Sequence[str], inputs=()) -> None:
     """Check inputs, paths and device, run ``call(callback)`` with a bar, write PNG (+ JSON),
     echo. size and layers: the long edge the inputs are used at, and the layers they go to."""
+    from .. import image_io
+    from ..devices import resolve_runtime
+    from .common import write_json
+
     inputs = [i for i in inputs if i is not None]
     for path in inputs:
         _check_shape(path, size, layers)
@@ -191,7 +196,7 @@ def explore() -> None:
 def neurons(ctx, layer, channels, top, image, columns, pooling, output, json_path, size, steps,
             seed, device, precision, overwrite, quiet):
     """Images that excite single channels most (feature visualisation), one per channel."""
-    _run(ctx, lambda callback: visualize_neurons(
+    _run(ctx, lambda callback: library.visualize_neurons(
         layer, channels, top=top, image=image, size=size, steps=steps, columns=columns,
         seed=seed, device=device, precision=precision, pooling=pooling, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
@@ -213,7 +218,7 @@ def reconstruct(ctx, content, layers, tv_weight, output, json_path, size, steps,
 
     CONTENT defaults to the bundled cat photo.
     """
-    _run(ctx, lambda callback: reconstruct_content(
+    _run(ctx, lambda callback: library.reconstruct_content(
         content, _layer_list(layers), size=size, steps=steps, tv_weight=tv_weight, seed=seed,
         device=device, precision=precision, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
@@ -233,7 +238,7 @@ def style(ctx, style, layers, style_size, output, json_path, size, steps, seed, 
           precision, overwrite, quiet):
     """Textures from white noise matching STYLE's Gram matrices on growing sets of layers
     (paper Fig. 1, bottom). STYLE defaults to the bundled Starry Night."""
-    _run(ctx, lambda callback: reconstruct_style(
+    _run(ctx, lambda callback: library.reconstruct_style(
         style, _layer_list(layers), size=size, style_size=style_size, steps=steps, seed=seed,
         device=device, precision=precision, callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
@@ -246,7 +251,7 @@ def style(ctx, style, layers, style_size, output, json_path, size, steps, seed, 
                 callback=_image)
 @click.argument("style", required=False, type=click.Path(dir_okay=False),
                 callback=_image)
-@click.option("--style-weights", default=",".join(f"{w:g}" for w in DEFAULT_STYLE_WEIGHTS),
+@click.option("--style-weights", default=",".join(f"{w:g}" for w in TRADEOFF_STYLE_WEIGHTS),
               show_default=True, help="one column per painterly style weight (content weight 1)")
 @click.option("--layers", default=",".join(PAPER_STYLE_LAYERS), show_default=True,
               help="row k matches the style of the first k of these layers")
@@ -259,7 +264,7 @@ def tradeoff(ctx, content, style, style_weights, layers, content_layer, output, 
     CONTENT and STYLE default to the bundled cat photo and Kandinsky's Composition VII.
     """
     weights = _float_list(style_weights)
-    _run(ctx, lambda callback: tradeoff_grid(
+    _run(ctx, lambda callback: library.tradeoff_grid(
         content, style, style_weights=weights, style_layers=_layer_list(layers),
         content_layer=content_layer, size=size, steps=steps, seed=seed, device=device,
         precision=precision, callback=callback),
@@ -279,7 +284,7 @@ def tradeoff(ctx, content, style, style_weights, layers, content_layer, output, 
 def activations(ctx, image, layer, top, columns, output, json_path, size, seed, device,
                 precision, overwrite, quiet):
     """Where the strongest channels of a layer respond on IMAGE (default: the bundled cat)."""
-    _run(ctx, lambda callback: activation_maps(
+    _run(ctx, lambda callback: library.activation_maps(
         image, layer, top, size=size, columns=columns, device=device, precision=precision,
         callback=callback),
         output=output, json_path=json_path, overwrite=overwrite, quiet=quiet, device=device,
@@ -304,13 +309,15 @@ def figures(ctx, out_dir, quick, seed, device, precision, overwrite, quiet):
     Neuron grids for conv1_1 ... conv5_1, content and style reconstructions, the
     content/style trade-off and activation maps, on the bundled images, plus figures.json.
     """
+    from ..devices import resolve_runtime
+
     runtime = resolve_runtime(device, precision)
     if not quiet:
         click.echo(f"painterly: {runtime.describe()}", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     bar = ProgressBar(ctx, quiet)
     try:
-        written = make_figures(out_dir, quick=quick, seed=seed, device=device,
+        written = library.make_figures(out_dir, quick=quick, seed=seed, device=device,
                                precision=precision, overwrite=overwrite, callback=bar)
     finally:
         bar.close()

@@ -27,8 +27,6 @@ from ..pipeline import ImageInput, load_vgg19
 
 # The first conv of each block: the layers Zeiler & Fergus and Gatys et al. compare.
 BLOCK_CONVS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-PAPER_CONTENT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
-PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MAX_CHANNELS = 4096  # more than any VGG19 layer has; guards against a typo like 0-1000000
 
 

@@ -32,11 +32,11 @@ from .activations import DEFAULT_IMAGE, load_input, top_channels
 from .common import (ExploreCallback, ExploreResult, ImageLike, Reporter, channel_count,
                      check_channels, check_layers, check_positive, check_size,
                      compact_channels, describe_input, network, parse_channels, rounded)
+from .defaults import NEURON_CHANNELS, NEURON_STEPS
 from .fourier import FourierImage, random_transform
 from .grid import grid_shape, render_grid
 
-DEFAULT_STEPS = 256
-DEFAULT_CHANNELS = "0-7"
+DEFAULT_STEPS, DEFAULT_CHANNELS = NEURON_STEPS, NEURON_CHANNELS
 LEAK = 0.1
 """Slope of the objective's rectifier below zero, so that a silent channel still gets a gradient."""
 

@@ -23,14 +23,15 @@ from ..image_io import tensor_to_pil
 from ..models.vgg import FeatureExtractor
 from ..optimize import LossWeights, compute_targets, objective, optimize
 from .activations import bundled_image, load_input
-from .common import (PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, ExploreCallback, ExploreResult,
-                     ImageLike, Reporter, check_layers, check_positive, check_size, deepest,
-                     describe_input, network, rounded)
+from .common import (ExploreCallback, ExploreResult, ImageLike, Reporter, check_layers,
+                     check_positive, check_size, deepest, describe_input, network, rounded)
+from .defaults import (PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, RECONSTRUCT_SIZE,
+                       RECONSTRUCT_STEPS)
 from .grid import render_grid
 
 DEFAULT_CONTENT = "content/chelsea_cat.png"
 DEFAULT_STYLE = "style/starry_night.jpg"
-DEFAULT_SIZE, DEFAULT_STEPS = 192, 200
+DEFAULT_SIZE, DEFAULT_STEPS = RECONSTRUCT_SIZE, RECONSTRUCT_STEPS
 NOISE_STD = 0.02
 """Standard deviation of the start image's white noise around mid-grey. Implementations of
 the paper (e.g. Johnson's neural-style) start from faint noise around the mean pixel too;

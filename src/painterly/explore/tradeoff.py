@@ -26,14 +26,15 @@ from ..models.vgg import FeatureExtractor
 from ..optimize import Clock
 from ..pipeline import load_vgg19, stylize
 from .activations import bundled_image, load_input
-from .common import (PAPER_STYLE_LAYERS, ExploreCallback, ExploreProgress, ExploreResult,
-                     check_layers, check_positive, check_size, describe_input, rounded)
+from .common import (ExploreCallback, ExploreProgress, ExploreResult, check_layers,
+                     check_positive, check_size, describe_input, rounded)
+from .defaults import PAPER_STYLE_LAYERS, TRADEOFF_STYLE_WEIGHTS
 from .grid import render_grid
 from .reconstruct import paper_name
 
 DEFAULT_CONTENT = "content/chelsea_cat.png"
 DEFAULT_STYLE = "style/composition_vii.jpg"
-DEFAULT_STYLE_WEIGHTS = (1000.0, 100.0, 10.0, 1.0)
+DEFAULT_STYLE_WEIGHTS = TRADEOFF_STYLE_WEIGHTS
 PAINTERLY_DEFAULT_STYLE_WEIGHT, PAPER_TYPICAL_RATIO = 10.0, 1e-3
 TV_WEIGHT = StyleConfig().tv_weight  # painterly's default smoothness term, as users get it
 
