@@ -41,6 +41,8 @@ def test_a_broken_file_is_recorded_and_the_batch_goes_on(photos, style, tmp_path
     failed = [e for e in record(out) if e["status"] == "failed"]
     assert [e["key"] for e in failed] == ["broken.a.png"] and "broken.png" in failed[0]["error"]
     assert Image.open(out / "p0.a.png").size == (32, 24)
+    painted = json.loads(Image.open(out / "p0.a.png").text["painterly"])
+    assert painted["network"] == str((tmp_path / "tiny").resolve()) and painted["styles"] == [style]
 
 
 def test_the_header_says_a_fast_batch_paints_wholly_in_bf16(photos, style, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -40,6 +41,7 @@ def test_one_photo_one_file(style_folder, content_png, tmp_path):
     assert Image.open(out).size == (48, 36)
     record = json.loads(read_png_metadata(out)["painterly"])
     assert record["engine"] == "fast" and record["styles"] == [f"{style_folder}/a"]
+    assert record["network"] == str(Path(style_folder).resolve())
 
 
 def test_the_device_line_says_a_fast_style_paints_wholly_in_bf16(style_folder, content_png, tmp_path):

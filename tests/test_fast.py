@@ -226,7 +226,7 @@ def bundle_with_one_own_network(tmp_path, monkeypatch, style_png, content_png):
 
 def test_a_bundled_style_paints_with_its_own_network_and_blends_with_the_shared_one(
         bundle_with_one_own_network, style_png, content_png):
-    from painterly.fast.paint import styles_for_paintings
+    from painterly.fast.paint import mix_network, styles_for_paintings
 
     bundle = bundle_with_one_own_network
     alone, mix = load_mix(["a:2"])
@@ -235,6 +235,8 @@ def test_a_bundled_style_paints_with_its_own_network_and_blends_with_the_shared_
     assert alone.folder == bundle and mix.tolist() == [0.0, 1.0]
     blend, mix = load_mix(["a:1", "b:3"])
     assert blend.folder == bundle and mix.tolist() == [0.25, 0.75]
+    assert [mix_network(s) for s in (["a:2"], ["b"], ["a:1", "b:3"])] == ["bundled/a", "bundled",
+                                                                          "bundled"]
     assert styles_for_paintings([(style_png, 1.0)])[0].folder == bundle / "a"
     blend, mix = styles_for_paintings([(style_png, 1.0), (content_png, 1.0)])
     assert blend.folder == bundle and mix.tolist() == [0.5, 0.5]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from fractions import Fraction
@@ -93,6 +94,17 @@ def test_the_device_line_names_what_paints_the_frames(tmp_path):
                                       "starry_night", "--size", "32", "--precision", "bf16"])
     assert result.exit_code == 0, result.output
     assert "frames/s on cpu, bf16 network, channels_last" in result.output  # a fast style: no fp32 losses
+
+
+def test_the_work_folder_records_which_network_paints_the_frames(tmp_path):
+    """A rerun resumes only frames of the same network: one that started on the shared
+    bundled network does not carry on with a style's own."""
+    clip = make_clip(tmp_path / "in.mp4", frames=2)
+    result = run("video", clip, "-o", tmp_path / "out.mp4", "--style", "starry_night", "--size",
+                 "32", "--keep-work")
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / ".out.mp4.painterly-work" / "settings.json").read_text())
+    assert settings["network"] == "bundled/starry_night"
 
 
 def test_audio_is_copied_and_trimmed_with_start_end(tmp_path):

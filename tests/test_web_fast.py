@@ -13,6 +13,7 @@ import json
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_each_network_is_loaded_once_and_again_when_it_changes(tmp_path, monkeyp
 
 # ------------------------------------------------------------------ fast mode
 
-def test_fast_mode_paints_a_stored_image_and_keeps_the_result(client):
+def test_fast_mode_paints_a_stored_image_and_keeps_the_result(client, style_folder):
     response = client.post("/api/fast", json={"image": CAT, "style": "a", "size": 48})
     assert response.status_code == 201, response.text
     result = response.json()
@@ -156,6 +157,7 @@ def test_fast_mode_paints_a_stored_image_and_keeps_the_result(client):
     assert max(image.size) == 48
     record = json.loads(image.text["painterly"])
     assert record["fast_style"] == "a" and record["size"] == 48 and record["studio"] is True
+    assert record["network"] == str(Path(style_folder).resolve())
     download = client.get(result["download"])
     assert download.headers["content-disposition"].startswith("attachment")
     saved = list((client.app.state.run_dir / "results").iterdir())

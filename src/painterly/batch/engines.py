@@ -110,7 +110,10 @@ class FastEngine:
             return self._painter(item.styles, settings["strength"], settings["preserve_color"])(photo)
 
     def describe(self, item: Item) -> dict:
-        return {"engine": self.name, "styles": list(item.styles), **self.options(item)}
+        from ..fast import are_painting_files, mix_network
+
+        network = {} if are_painting_files(item.styles) else {"network": mix_network(item.styles)}
+        return {"engine": self.name, "styles": list(item.styles), **network, **self.options(item)}
 
 
 class OptimizeEngine:

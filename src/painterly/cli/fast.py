@@ -68,7 +68,8 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
     """
     from .. import image_io
     from ..devices import resolve_runtime
-    from ..fast import PaintingPainter, are_painting_files, load_mix, make_painter, wct
+    from ..fast import (PaintingPainter, are_painting_files, load_mix, make_painter,
+                        mix_network, wct)
     from ..fast.decoders import check_decoders
     from ..fast.paint import parse_style_spec
 
@@ -106,6 +107,8 @@ def fast_command(ctx, photos, style, output, size, strength, preserve_color, fmt
               "preserve_color": preserve_color}
     if isinstance(painter, PaintingPainter):
         record.update(engine="universal", strength=strength)
+    else:
+        record.update(network=mix_network(style))
     done = 0
     try:
         for source, target in tqdm(jobs, disable=quiet or len(jobs) == 1, file=sys.stderr,

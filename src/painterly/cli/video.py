@@ -83,7 +83,7 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
         raise ValueError(f"--size must be 0 (the clip's own) or at least 16, got {size}")
     if end is not None and end <= start:
         raise ValueError(f"--end ({end:g} s) must be after --start ({start:g} s)")
-    from .. import image_io, video  # ImportError naming the extra: one line, exit 2
+    from .. import fast, image_io, video  # ImportError naming the extra: one line, exit 2
 
     out = video.clips.check_video_output(output, overwrite=overwrite, inputs=[clip])
     info = video.probe(clip, start=start, end=end)
@@ -98,6 +98,8 @@ def video_command(ctx, clip, output, style, engine, size, start, end, blend, tem
                    err=True)
     settings = {"engine": engine, "styles": list(style), "blend": blend, "flow": flow,
                 "temporal_weight": temporal_weight, "iterations": iterations, "strength": strength}
+    if engine == "fast" and not fast.are_painting_files(style):  # frames of one network only
+        settings["network"] = fast.mix_network(style)
     preview = out.with_name(out.name + ".preview.png")
     bar = tqdm(total=info.frames, disable=quiet, file=sys.stderr, unit="frame", desc=PROG,
                dynamic_ncols=True)

@@ -14,7 +14,7 @@ from .config import DEFAULT_SIZE, TrainConfig
 
 _EXPORTS = {
     "fast_stylize": ".api", "make_painter": ".api", "are_painting_files": ".api",
-    "FastPainter": ".paint", "load_mix": ".paint", "parse_style_spec": ".paint",
+    "FastPainter": ".paint", "load_mix": ".paint", "mix_network": ".paint", "parse_style_spec": ".paint",
     "FastStyles": ".store", "StyleError": ".store", "load_styles": ".store", "save_styles": ".store",
     "TrainingInterrupted": ".train", "TrainProgress": ".train",
     "PaintingPainter": ".wct", "UniversalPainter": ".wct",

@@ -100,19 +100,7 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
     norms' scales and shifts (Dumoulin et al. 2017), so they must share one network: a blend of
     bundled styles uses the network they all share, one bundled style its own where it ships.
     """
-    if not specs:
-        raise StyleError("give at least one --style")
-    named = [parse_style_spec(spec) for spec in specs]
-    names = {name for name, _ in named}
-    shared = len(names) > 1 and names <= set(bundled_styles())
-    located = []
-    for name, weight in named:
-        folder, style = (BUNDLED_DIR, name) if shared else locate_style(name)
-        located.append((folder.resolve(), style, weight, name))
-    folders = {folder for folder, *_ in located}
-    if len(folders) > 1:
-        raise StyleError("styles from different networks cannot be blended; train them into one "
-                         "network with `painterly train --add-to`")
+    located = _locate_mix(specs)
     styles = load_styles(located[0][0])
     mix = torch.zeros(len(styles.names))
     for _, style, weight, name in located:
@@ -123,6 +111,41 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
     if not mix.sum() > 0:
         raise StyleError("style weights must not all be 0")
     return styles, mix / mix.sum()
+
+
+def mix_network(specs: Sequence[str]) -> str:
+    """Which network paints the styles in ``specs`` (:func:`network_origin`), found without
+    reading its weights; StyleError as :func:`load_mix`."""
+    return network_origin(_locate_mix(specs)[0][0])
+
+
+def network_origin(folder: Path) -> str:
+    """A style folder as outputs record it: ``bundled`` (the network all the bundled styles
+    share), ``bundled/NAME`` (a bundled style's own network), else the folder's absolute path."""
+    folder, bundled = folder.resolve(), BUNDLED_DIR.resolve()
+    if folder == bundled:
+        return "bundled"
+    if folder.parent == bundled:
+        return f"bundled/{folder.name}"
+    return str(folder)
+
+
+def _locate_mix(specs: Sequence[str]) -> list[tuple[Path, str | None, float, str]]:
+    """[(resolved folder, style name there or None, weight, name as given)] for ``specs``,
+    all in one network (see :func:`load_mix`); StyleError otherwise."""
+    if not specs:
+        raise StyleError("give at least one --style")
+    named = [parse_style_spec(spec) for spec in specs]
+    names = {name for name, _ in named}
+    shared = len(names) > 1 and names <= set(bundled_styles())
+    located = []
+    for name, weight in named:
+        folder, style = (BUNDLED_DIR, name) if shared else locate_style(name)
+        located.append((folder.resolve(), style, weight, name))
+    if len({folder for folder, *_ in located}) > 1:
+        raise StyleError("styles from different networks cannot be blended; train them into one "
+                         "network with `painterly train --add-to`")
+    return located
 
 
 def styles_for_paintings(pairs) -> tuple[FastStyles, torch.Tensor] | None:

@@ -38,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import __version__, image_io
 from ..devices import Runtime
 from ..errors import one_line
-from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
+from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter, network_origin
 from ..fast.store import FastStyles, StyleError, load_styles
 from ..style_folders import bundled_style_folder, bundled_styles, user_styles
 from .guards import shown
@@ -260,6 +260,7 @@ class FastStudio:
         painted = self.paint(photo, style, colours)
         seconds = time.perf_counter() - started
         record = {"version": __version__, "content": image.name, "fast_style": style.name,
+                  "network": network_origin(style.folder) if style.folder else None,
                   "size": size, "preserve_color": colours, "studio": True}
         metadata = {"painterly": json.dumps(record), "Software": f"painterly {__version__}"}
         path = image_io.save_image(painted, out, metadata=metadata)
