@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
@@ -130,3 +131,42 @@ def test_automatic_threads_count_idle_cores(monkeypatch, keep_threads):
     monkeypatch.setattr(common, "_cpu_times", lambda: (_ for _ in ()).throw(OSError("no /proc")))
     assert common.auto_threads() == 4  # cannot tell: torch's default
     common.auto_threads.cache_clear()
+
+
+def test_a_long_run_with_automatic_threads_follows_the_cores_left_free(monkeypatch, keep_threads):
+    """Every minute: the cores idle since the last look plus those this process used."""
+    clock = {"wall": 0.0, "mine": 0.0, "cpu0": (0.0, 0.0), "cpu1": (0.0, 0.0)}
+    monkeypatch.setattr(common, "torch_default_threads", lambda: 4)
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(common.time, "process_time", lambda: clock["mine"])
+    monkeypatch.setattr(common, "_cpu_times", lambda: {"cpu0": clock["cpu0"], "cpu1": clock["cpu1"]})
+
+    def elapse(seconds: float, mine: float, idle: tuple[float, float]):
+        """seconds pass; this process uses ``mine`` cores; each CPU is idle that fraction."""
+        clock["wall"] += seconds
+        clock["mine"] += mine * seconds
+        for cpu, fraction in zip(("cpu0", "cpu1"), idle):
+            clock[cpu] = (clock[cpu][0] + fraction * seconds, clock[cpu][1] + seconds)
+
+    torch.set_num_threads(1)  # another job had a core at start-up
+    def retuner(automatic: bool) -> common.ThreadRetuner:
+        ctx = click.Context(click.Command("train"))
+        ctx.meta[common.THREADS_AUTO] = automatic
+        return common.ThreadRetuner(ctx)
+
+    retune, fixed = retuner(True), retuner(False)
+    elapse(10, mine=1.0, idle=(0, 0))
+    retune()  # too soon to look again
+    assert torch.get_num_threads() == 1
+    elapse(50, mine=1.0, idle=(0, 1))  # the other job ended: one core ours, one idle
+    retune()
+    assert torch.get_num_threads() == 2
+    fixed()
+    elapse(60, mine=1.2, idle=(0, 0))  # another job took a core: ours were shared
+    retune()
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(3)
+    elapse(60, mine=0.0, idle=(1, 1))
+    fixed()  # --threads N given: left alone
+    assert torch.get_num_threads() == 3

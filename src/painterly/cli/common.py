@@ -21,6 +21,8 @@ import click
 from ..config import StyleConfig
 from .group import PROG, VERBOSE
 
+log = logging.getLogger(__name__)
+
 _SCALARS = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 
 
@@ -114,23 +116,32 @@ def torch_default_threads() -> int:
     return torch.get_num_threads()
 
 
+def _idle_cores(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> float:
+    """How many of the cores this process may use were idle between two :func:`_cpu_times`
+    readings (a fraction of each); OSError etc. where that cannot be told."""
+    allowed = {f"cpu{n}" for n in os.sched_getaffinity(0)}
+    idle = 0.0
+    for cpu in allowed & before.keys() & after.keys():
+        total = after[cpu][1] - before[cpu][1]
+        idle += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 1.0
+    return idle
+
+
+def _thread_count(cores: float) -> int:
+    return max(1, min(torch_default_threads(), round(cores)))
+
+
 @functools.cache
 def auto_threads(sample: float = 0.1) -> int:
     """One thread per core this process may use that was idle during ``sample`` seconds
     (at most torch's default, at least 1); torch's default where that cannot be measured.
     Measured once per process."""
     try:
-        allowed = {f"cpu{n}" for n in os.sched_getaffinity(0)}
         before = _cpu_times()
         time.sleep(sample)
-        after = _cpu_times()
+        return _thread_count(_idle_cores(before, _cpu_times()))
     except (OSError, AttributeError, ValueError):  # not Linux
         return torch_default_threads()
-    idle = 0.0
-    for cpu in allowed & before.keys() & after.keys():
-        total = after[cpu][1] - before[cpu][1]
-        idle += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 1.0
-    return max(1, min(torch_default_threads(), round(idle)))
 
 
 def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -139,7 +150,49 @@ def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
 
         torch_default_threads()  # remembered before it is changed
         torch.set_num_threads(value or auto_threads())
+        ctx.meta[THREADS_AUTO] = value == 0
     return value
+
+
+THREADS_AUTO = "painterly.threads_auto"  # ctx.meta: True when --threads was left at 0
+
+
+class ThreadRetuner:
+    """For runs of hours with ``--threads 0``: call it often (each training step); at most
+    every ``every`` seconds it sets PyTorch's threads to the cores this process had to itself
+    since the last look, those idle plus those it used. A count taken at start-up for hours
+    would keep half the cores unused after a job that was running then has finished, or
+    keep threads waiting on cores another job has taken since."""
+
+    def __init__(self, ctx: click.Context, every: float = 60.0):
+        self.every = every
+        self._last = self._reading() if ctx.meta.get(THREADS_AUTO) else None
+
+    @staticmethod
+    def _reading() -> tuple[float, float, dict[str, tuple[int, int]]] | None:
+        try:
+            return time.monotonic(), time.process_time(), _cpu_times()
+        except OSError:  # not Linux: leave the count as it is
+            return None
+
+    def __call__(self) -> None:
+        if self._last is None or time.monotonic() - self._last[0] < self.every:
+            return
+        reading = self._reading()
+        if reading is None:
+            return
+        (wall, used, before), self._last = self._last, reading
+        try:
+            mine = (reading[1] - used) / max(reading[0] - wall, 1e-9)
+            cores = _idle_cores(before, reading[2]) + mine
+        except (OSError, AttributeError, ValueError):
+            return
+        import torch
+
+        threads = _thread_count(cores)
+        if threads != torch.get_num_threads():
+            log.info("threads: %d (cores free for this run: %.1f)", threads, cores)
+            torch.set_num_threads(threads)
 
 
 def threads_option() -> click.Option:

@@ -22,7 +22,7 @@ from ..examples import input_image
 from ..fast.config import (ADD_TO_STEPS, CHECKPOINT, DEFAULT_SIZE, DEFAULT_TILE, MAX_DILATION,
                            MIN_SIDE, ONE_PASS_SIDE, TrainConfig)
 from ..style_folders import BUNDLED_DIR, is_style_folder, user_styles_dir
-from .common import CommaList, output_options, runtime_options, setup
+from .common import CommaList, ThreadRetuner, output_options, runtime_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
 
 
@@ -245,9 +245,11 @@ def train_command(ctx, paintings, photos, output, names, add_to, continue_from, 
         click.echo(f"{PROG}: training on {training_runtime(device, precision).describe()}",
                    err=True)
     ctx.meta[STARTED] = True
+    retune_threads = ThreadRetuner(ctx)
     with tqdm(total=config.steps, disable=quiet, file=sys.stderr, unit="step", desc=PROG,
               dynamic_ncols=True) as bar:
         def report(progress):
+            retune_threads()
             bar.n = progress.step
             terms = " ".join(f"{k} {v:.3g}" for k, v in progress.losses.items())
             bar.set_postfix_str(terms + (" (checkpoint)" if progress.checkpointed else ""))
