@@ -93,7 +93,8 @@ def make_config(settings: dict) -> StyleConfig:
 # ------------------------------------------------------------ images and threads
 
 THREADS_HELP = ("CPU threads for PyTorch; 0: one per idle core (measured for 0.1 s, at least "
-                "1): threads on busy cores wait for each other")
+                "1; stylize and train look again every minute): threads on busy cores wait "
+                "for each other")
 
 
 def _cpu_times() -> dict[str, tuple[int, int]]:
@@ -158,7 +159,7 @@ THREADS_AUTO = "painterly.threads_auto"  # ctx.meta: True when --threads was lef
 
 
 class ThreadRetuner:
-    """For runs of hours with ``--threads 0``: call it often (each training step); at most
+    """For long runs with ``--threads 0``: call it often (each step); at most
     every ``every`` seconds it sets PyTorch's threads to the cores this process had to itself
     since the last look, those idle plus those it used. A count taken at start-up for hours
     would keep half the cores unused after a job that was running then has finished, or

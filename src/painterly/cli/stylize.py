@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import InitKind, StyleConfig
 from ..examples import input_image
 from ..examples import parse_picture_spec as parse_style
-from .common import config_options, make_config, output_options, setup
+from .common import ThreadRetuner, config_options, make_config, output_options, setup
 from .group import EXIT_INTERRUPTED, PROG, STARTED
 
 if typing.TYPE_CHECKING:
@@ -113,13 +113,17 @@ def _metadata(content, styles, config: StyleConfig, **extra) -> dict[str, str]:
 
 
 class _Reporter:
-    """Progress callback: advances the bar and writes every ``every``-th step's image."""
+    """Progress callback: advances the bar, writes every ``every``-th step's image and lets
+    ``retune_threads`` (a :class:`ThreadRetuner`) look at the free cores."""
 
-    def __init__(self, bar: tqdm, stages, out: Path, every: int, save: Callable):
+    def __init__(self, bar: tqdm, stages, out: Path, every: int, save: Callable,
+                 retune_threads: Callable[[], None]):
         self.bar, self.out, self.every, self.save = bar, out, every, save
+        self.retune_threads = retune_threads
         self.offsets = list(itertools.accumulate([0] + [stage.steps for stage in stages]))
 
     def __call__(self, progress: Progress) -> None:
+        self.retune_threads()
         step = self.offsets[progress.scale - 1] + progress.step
         self.bar.set_postfix_str(_postfix(progress), refresh=False)
         self.bar.update(1)
@@ -160,7 +164,8 @@ def _render(ctx: click.Context, content, styles, config: StyleConfig, out: Path,
               unit="step", desc=PROG, dynamic_ncols=True) as bar:
         try:
             image = pipeline.stylize(content, list(styles), config,
-                                     callback=_Reporter(bar, stages, out, save_every, save),
+                                     callback=_Reporter(bar, stages, out, save_every, save,
+                                                        ThreadRetuner(ctx)),
                                      **({} if masks is None else {"masks": masks}))
         except pipeline.Interrupted as stop:
             bar.close()
