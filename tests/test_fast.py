@@ -242,6 +242,15 @@ def test_a_bundled_style_paints_with_its_own_network_and_blends_with_the_shared_
     assert blend.folder == bundle and mix.tolist() == [0.5, 0.5]
 
 
+def test_painterly_styles_names_the_network_that_paints_each_style(bundle_with_one_own_network):
+    from click.testing import CliRunner
+
+    from painterly import cli
+
+    result = CliRunner().invoke(cli.cli, ["styles"])
+    assert result.exit_code == 0 and result.output.splitlines() == ["a\tbundled/a", "b\tbundled"]
+
+
 def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
     """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phase 7): one
     style, trained on the bundled painting of that name from the shared network, in fp16; the

@@ -45,6 +45,18 @@ def bundled_style_folder(name: str) -> Path:
     return own if is_style_folder(own) else BUNDLED_DIR
 
 
+def network_origin(folder: Path) -> str:
+    """A style folder as outputs and ``painterly styles`` name it: ``bundled`` (the network
+    all the bundled styles share), ``bundled/NAME`` (a bundled style's own network), else the
+    folder's absolute path."""
+    folder, bundled = Path(folder).resolve(), BUNDLED_DIR.resolve()
+    if folder == bundled:
+        return "bundled"
+    if folder.parent == bundled:
+        return f"bundled/{folder.name}"
+    return str(folder)
+
+
 def user_styles() -> dict[str, Path]:
     """{style name: folder} for every style folder under :func:`user_styles_dir`."""
     root = user_styles_dir()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from ..examples import examples
-from ..style_folders import bundled_styles, user_styles, user_styles_dir
+from ..style_folders import (bundled_style_folder, bundled_styles, network_origin, user_styles,
+                             user_styles_dir)
 
 
 @click.command("examples")
@@ -24,11 +25,12 @@ def examples_command(paths: bool) -> None:
 @click.command("styles")
 @click.option("--dir", "show_dir", is_flag=True, help="print the folder searched for your own styles")
 def styles_command(show_dir: bool) -> None:
-    """List the fast styles: bundled ones and your own."""
+    """List the fast styles, bundled and your own, each with the network that paints it
+    alone: bundled/NAME (its own), bundled (the one all bundled styles share) or a folder."""
     if show_dir:
         click.echo(str(user_styles_dir()))
         return
     for name in bundled_styles():
-        click.echo(f"{name}\tbundled")
+        click.echo(f"{name}\t{network_origin(bundled_style_folder(name))}")
     for name, folder in user_styles().items():
         click.echo(f"{name}\t{folder}")

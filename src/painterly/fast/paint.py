@@ -27,7 +27,7 @@ from .. import color, image_io, tiling
 from ..devices import Runtime, resolve_runtime
 from ..specs import parse_weighted
 from ..style_folders import (BUNDLED_DIR, bundled_style_folder, bundled_styles, is_style_folder,
-                             user_styles)
+                             network_origin, user_styles)
 from .config import DEFAULT_TILE, MIN_SIDE, ONE_PASS_SIDE
 from .network import TransformerNet
 from .store import FastStyles, StyleError, load_styles
@@ -114,20 +114,10 @@ def load_mix(specs: Sequence[str]) -> tuple[FastStyles, torch.Tensor]:
 
 
 def mix_network(specs: Sequence[str]) -> str:
-    """Which network paints the styles in ``specs`` (:func:`network_origin`), found without
+    """Which network paints the styles in ``specs``
+    (:func:`~painterly.style_folders.network_origin`), found without
     reading its weights; StyleError as :func:`load_mix`."""
     return network_origin(_locate_mix(specs)[0][0])
-
-
-def network_origin(folder: Path) -> str:
-    """A style folder as outputs record it: ``bundled`` (the network all the bundled styles
-    share), ``bundled/NAME`` (a bundled style's own network), else the folder's absolute path."""
-    folder, bundled = folder.resolve(), BUNDLED_DIR.resolve()
-    if folder == bundled:
-        return "bundled"
-    if folder.parent == bundled:
-        return f"bundled/{folder.name}"
-    return str(folder)
 
 
 def _locate_mix(specs: Sequence[str]) -> list[tuple[Path, str | None, float, str]]:

@@ -38,9 +38,9 @@ from PIL import Image, UnidentifiedImageError
 from .. import __version__, image_io
 from ..devices import Runtime
 from ..errors import one_line
-from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter, network_origin
+from ..fast.paint import MIN_PAINT_EDGE, MIN_SIDE, FastPainter
 from ..fast.store import FastStyles, StyleError, load_styles
-from ..style_folders import bundled_style_folder, bundled_styles, user_styles
+from ..style_folders import bundled_style_folder, bundled_styles, network_origin, user_styles
 from .guards import shown
 from .params import ParamError
 from .uploads import StoredImage
