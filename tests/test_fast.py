@@ -252,7 +252,7 @@ def test_painterly_styles_names_the_network_that_paints_each_style(bundle_with_o
 
 
 def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
-    """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phase 7): one
+    """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phases 7-8): one
     style, trained on the bundled painting of that name from the shared network, in fp16; the
     whole bundle of fast styles stays within 15 MB."""
     from painterly.models.weights import file_sha256
@@ -266,7 +266,7 @@ def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
         assert [s["name"] for s in config["styles"]] == [folder.name]
         painting = paintings / f"{folder.name}.jpg"
         assert config["styles"][0]["painting_sha256"] == file_sha256(painting)
-        assert config["training"][-1]["specialised_from"] == bundled_styles()
+        assert any(t.get("specialised_from") == bundled_styles() for t in config["training"])
         assert (folder / "model.safetensors").stat().st_size < 1_000_000  # fp16
         assert load_mix([folder.name])[0].folder == folder
     assert sum(f.stat().st_size for f in BUNDLED_DIR.rglob("*") if f.is_file()) <= 15_000_000
