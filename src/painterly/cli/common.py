@@ -145,6 +145,9 @@ def auto_threads(sample: float = 0.1) -> int:
         return torch_default_threads()
 
 
+THREADS_AUTO = "painterly.threads_auto"  # ctx.meta: True when --threads was left at 0
+
+
 def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if not ctx.resilient_parsing:
         import torch
@@ -153,9 +156,6 @@ def _set_threads(ctx: click.Context, param: click.Parameter, value: int) -> int:
         torch.set_num_threads(value or auto_threads())
         ctx.meta[THREADS_AUTO] = value == 0
     return value
-
-
-THREADS_AUTO = "painterly.threads_auto"  # ctx.meta: True when --threads was left at 0
 
 
 class ThreadRetuner:
