@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import os
+import sys
 import time
 import typing
 from collections.abc import Callable
@@ -213,10 +214,13 @@ def add_threads_option(command: click.Command) -> click.Command:
 
 
 class _StderrHandler(logging.Handler):
-    """Log records as ``painterly: message`` on whatever stderr is current."""
+    """Log records as ``painterly: message`` on whatever stderr is current, above any
+    progress bar (tqdm clears the bar, writes the line, and draws the bar again)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"{PROG}: {self.format(record)}", err=True)
+        from tqdm import tqdm
+
+        tqdm.write(f"{PROG}: {self.format(record)}", file=sys.stderr)
 
 
 def setup(ctx: click.Context, verbose: bool) -> None:
