@@ -562,8 +562,34 @@ def test_a_phase_can_widen_the_dilation_of_the_same_weights(tiny, photos, style_
         assert torch.allclose(before, after, atol=1e-6), name
     with pytest.raises(ValueError, match="another shape"):
         train([style_png], photos, tmp_path / "three",
-              TrainConfig(**dict(TINY_TRAIN, base_width=8)), continue_from=tmp_path / "one",
-              extractor=tiny)
+              TrainConfig(**dict(TINY_TRAIN, base_width=2)), continue_from=tmp_path / "one",
+              extractor=tiny)  # narrower than the network
+
+
+def test_a_phase_can_widen_the_network_and_first_paints_as_before(tiny, photos, style_png, tmp_path):
+    first = train([style_png], photos, tmp_path / "one", TrainConfig(**TINY_TRAIN), extractor=tiny)
+    wider = TrainConfig(**dict(TINY_TRAIN, steps=1, base_width=6, learning_rate=1e-12))
+    second = train([style_png], photos, tmp_path / "two", wider, continue_from=tmp_path / "one",
+                   extractor=tiny)
+    assert load_styles(tmp_path / "two").network.shape == NetworkShape(base=6, residual_blocks=1)
+    assert second.network.to_rgb.weight.shape == (3, 6, 9, 9)
+    photo, mix = torch.rand(1, 3, 40, 56), torch.ones(1)
+    assert torch.allclose(first.network.paint(photo, mix), second.network.paint(photo, mix), atol=1e-5)
+    # the new channels are live: they would change the picture once their weights move
+    second.network.to_rgb.weight.data[:, 4:] = 1.0
+    assert not torch.allclose(first.network.paint(photo, mix), second.network.paint(photo, mix),
+                              atol=1e-3)
+
+
+def test_embed_state_fills_the_leading_block_and_cuts_new_inputs_to_old_outputs():
+    from painterly.fast.network import embed_state
+
+    narrow = {"conv": torch.full((2, 1, 1, 1), 5.0), "norm": torch.tensor([[7.0]])}
+    wide = {"conv": torch.ones(3, 2, 1, 1), "norm": torch.ones(1, 2), "extra": torch.ones(1)}
+    state = embed_state(narrow, wide)
+    assert state["conv"][:, :, 0, 0].tolist() == [[5, 0], [5, 0], [1, 1]]
+    assert state["norm"].tolist() == [[7, 1]]
+    assert torch.equal(state["extra"], wide["extra"]) and wide["conv"].eq(1).all()
 
 
 def test_a_phase_can_append_residual_blocks_that_start_as_identities(tiny, photos, style_png, tmp_path):

@@ -197,7 +197,8 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
 @click.option("--style-size", type=click.IntRange(min=32), default=TrainConfig.style_size,
               show_default=True, help="long edge of each painting when its Gram matrices are taken")
 @click.option("--base-width", type=click.IntRange(min=1), default=TrainConfig.base_width,
-              show_default=True, help="channels after a new network's first convolution")
+              show_default=True, help="channels after a new network's first convolution; with "
+                   "--continue-from, more than it has adds channels that start by changing nothing")
 @click.option("--residual-blocks", type=click.IntRange(1, 64), default=TrainConfig.residual_blocks,
               show_default=True, help="residual blocks of a new network; with --continue-from, "
                    "more than it has appends blocks that start by changing nothing")

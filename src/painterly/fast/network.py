@@ -257,6 +257,31 @@ class TransformerNet(nn.Module):
         self.styles += count
 
 
+def embed_state(narrow: dict[str, torch.Tensor], wide: dict[str, torch.Tensor]
+                ) -> dict[str, torch.Tensor]:
+    """A narrower network's weights placed in a wider one's, which then computes the same picture.
+
+    narrow, wide: state dicts of the same layers, each of ``wide``'s tensors at least as large
+    in every dimension (more channels). Each narrow tensor fills the leading block of the wide
+    one (its first channels), the rest keeping ``wide``'s values: the new channels' own weights,
+    biases and norms start as ``wide`` initialised them, and the old channels read nothing from
+    the new ones (a convolution's weights (out, in, k, k) from new inputs to old outputs are
+    zero), as Chen, Goodfellow & Shlens (2016, "Net2Net") widen a network without changing
+    its function. Keys missing from ``narrow`` keep ``wide``'s tensor.
+    """
+    state = {}
+    for key, target in wide.items():
+        if key not in narrow:
+            state[key] = target
+            continue
+        source, merged = narrow[key], target.clone()
+        if merged.dim() == 4:
+            merged[:source.shape[0]] = 0  # old outputs: from new inputs nothing
+        merged[tuple(slice(0, n) for n in source.shape)] = source
+        state[key] = merged
+    return state
+
+
 def one_hot(index: int, styles: int) -> torch.Tensor:
     """(S,) weights selecting style ``index``."""
     mix = torch.zeros(styles)

@@ -35,7 +35,7 @@ from ..models.layers import deepest
 from ..models.vgg import FeatureExtractor
 from ..models.weights import file_sha256
 from .config import CHECKPOINT, TrainConfig
-from .network import ConditionalInstanceNorm, NetworkShape, TransformerNet
+from .network import ConditionalInstanceNorm, NetworkShape, TransformerNet, embed_state
 from .photos import PhotoPool, find_photos
 from .store import FastStyles, load_styles, save_styles, write_atomically
 
@@ -159,11 +159,13 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
     check_continuable(styles.names, earlier)
     # A new dilation keeps every weight's shape: the earlier weights start the wider network.
     # More residual blocks are appended after the earlier ones, each starting as the identity
-    # (its second norm's scale and shift zero, as Goyal et al. 2017 start residual blocks), so
-    # the deeper network first paints exactly as the earlier one did.
+    # (its second norm's scale and shift zero, as Goyal et al. 2017 start residual blocks), and
+    # more channels are added as Chen et al. (2016, Net2Net) widen a network: the deeper or
+    # wider network first paints exactly as the earlier one did.
     shape, was = styles.network.shape, earlier.network.shape
-    if (replace(was, dilation=shape.dilation, residual_blocks=shape.residual_blocks) != shape
-            or shape.residual_blocks < was.residual_blocks):
+    if (replace(was, base=shape.base, dilation=shape.dilation,
+                residual_blocks=shape.residual_blocks) != shape
+            or shape.residual_blocks < was.residual_blocks or shape.base < was.base):
         raise ValueError("the network to continue has another shape than these settings ask for")
     rows = [earlier.names.index(name) for name in styles.names]
     state = earlier.network.state_dict()
@@ -171,7 +173,7 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
         if isinstance(module, ConditionalInstanceNorm):  # row i: style i's scale and shift
             for key in (f"{prefix}.scale", f"{prefix}.shift"):
                 state[key] = state[key][rows]
-    styles.network.load_state_dict(state, strict=False)  # shapes checked
+    styles.network.load_state_dict(embed_state(state, styles.network.state_dict()), strict=False)
     with torch.no_grad():
         for block in styles.network.residual[was.residual_blocks:]:
             block.second.norm.scale.zero_()
