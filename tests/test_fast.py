@@ -616,6 +616,8 @@ def test_learning_rate_schedule():
     assert learning_rate_factor(100, 100) == pytest.approx(0.1)
     assert learning_rate_factor(100, 100, decay=0) == 1.0
     assert learning_rate_factor(50, 100, decay=1) == pytest.approx(0.55)
+    assert [learning_rate_factor(s, 100, warmup=4) for s in (1, 2, 4, 5)] == [0.25, 0.5, 1.0, 1.0]
+    assert learning_rate_factor(100, 100, warmup=4) == pytest.approx(0.1)
 
 
 def test_painting_and_training_normalise_alike():

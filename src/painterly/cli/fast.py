@@ -206,6 +206,9 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
               show_default=True, help="spacing of the residual blocks' taps; 2 doubles what they see of the photo")
 @click.option("--decay", type=click.FloatRange(0, 1), default=TrainConfig.decay, show_default=True,
               help="fraction of the steps, at the end, over which the learning rate falls to a tenth")
+@click.option("--warmup", type=click.IntRange(min=0), default=TrainConfig.warmup, show_default=True,
+              help="steps over which the learning rate rises to its full value; a few dozen "
+                   "keep --continue-from's first steps from throwing the trained network off")
 @click.option("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes,
               show_default=True, help="minutes between checkpoints")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -54,6 +54,8 @@ class TrainConfig:
     dilation: int = field(default=1, metadata={"help": "spacing of the residual blocks' 3x3 taps"})
     decay: float = field(default=0.3, metadata={"help": "fraction of the steps, at the end, over "
                                                 "which the learning rate falls to a tenth (0: none)"})
+    warmup: int = field(default=0, metadata={"help": "steps at the start over which the learning "
+                                             "rate rises linearly to its full value"})
     checkpoint_minutes: float = field(default=5.0, metadata={"help": "minutes between checkpoints"})
     seed: int = 0
     precision: str = "auto"
@@ -67,6 +69,7 @@ class TrainConfig:
         check_int(self, "crop_size", 32, 1024)
         check_int(self, "style_size", 32, MAX_SIZE)
         check_int(self, "seed", 0, MAX_SEED)
+        check_int(self, "warmup", 0, MAX_STEPS)
         for name in ("learning_rate", "content_weight", "style_weight", "tv_weight",
                      "checkpoint_minutes", "decay"):
             check_number(self, name)
