@@ -166,7 +166,10 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
     if (replace(was, base=shape.base, dilation=shape.dilation,
                 residual_blocks=shape.residual_blocks) != shape
             or shape.residual_blocks < was.residual_blocks or shape.base < was.base):
-        raise ValueError("the network to continue has another shape than these settings ask for")
+        raise ValueError(f"the network to continue has another shape ({was.base} base channels, "
+                         f"{was.residual_blocks} residual blocks) than these settings ask for "
+                         f"({shape.base}, {shape.residual_blocks}): it can gain channels or "
+                         f"blocks, not lose them")
     rows = [earlier.names.index(name) for name in styles.names]
     state = earlier.network.state_dict()
     for prefix, module in earlier.network.named_modules():
