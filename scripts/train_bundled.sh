@@ -54,6 +54,14 @@ needed() {
     return 0
 }
 resume_flag() { if [ -f "$1/checkpoint.pt" ]; then echo --resume; fi; }
+# own_phase PAINTING OUT FROM [OPTION...]: 800 steps of one style's own network (phases 7 to 9),
+# continued from FROM with phase 6's settings.
+own_phase() {
+    "$painterly" train "$1" --photos "$work/photos/train" -o "$2" --continue-from "$3" \
+        --steps 800 --crop-size 384 --batch-size 2 \
+        --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
+        --learning-rate 0.001 --decay 0.3 --dilation 2 "${@:4}" $(resume_flag "$2")
+}
 
 if needed 1; then
     "$painterly" train "${paintings[@]}" --photos "$work/photos/train" -o "$work/phase1" \
@@ -91,26 +99,17 @@ for painting in "${paintings[@]}"; do
     name="$(basename "${painting%.*}")"
     out="$work/phase7/$name"
     if [ ! -f "$out/model.safetensors" ]; then
-        "$painterly" train "$painting" --photos "$work/photos/train" -o "$out" \
-            --continue-from "$work/phase6" --steps 800 --crop-size 384 --batch-size 2 \
-            --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
-            --learning-rate 0.001 --decay 0.3 --dilation 2 $(resume_flag "$out")
+        own_phase "$painting" "$out" "$work/phase6"
     fi
 done
 for name in great_wave starry_night; do
     out="$work/phase8/$name"
     if [ ! -f "$out/model.safetensors" ]; then
-        "$painterly" train "src/painterly/data/style/$name.jpg" --photos "$work/photos/train" \
-            -o "$out" --continue-from "$work/phase7/$name" --steps 800 --crop-size 384 \
-            --batch-size 2 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
-            --learning-rate 0.001 --decay 0.3 --dilation 2 $(resume_flag "$out")
+        own_phase "src/painterly/data/style/$name.jpg" "$out" "$work/phase7/$name"
     fi
 done
 out="$work/phase9/great_wave"
 if [ ! -f "$out/model.safetensors" ]; then
-    "$painterly" train src/painterly/data/style/great_wave.jpg --photos "$work/photos/train" \
-        -o "$out" --continue-from "$work/phase8/great_wave" --steps 800 --crop-size 384 \
-        --batch-size 2 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --tv-weight 20 \
-        --learning-rate 0.001 --decay 0.3 --dilation 2 --warmup 50 $(resume_flag "$out")
+    own_phase src/painterly/data/style/great_wave.jpg "$out" "$work/phase8/great_wave" --warmup 50
 fi
 echo "trained: $work/phase6 (all eight styles), $work/phase7/* to $work/phase9/* (one style each)"

@@ -163,9 +163,7 @@ def _continue(styles: FastStyles, earlier: FastStyles) -> None:
     # more channels are added as Chen et al. (2016, Net2Net) widen a network: the deeper or
     # wider network first paints exactly as the earlier one did.
     shape, was = styles.network.shape, earlier.network.shape
-    if (replace(was, base=shape.base, dilation=shape.dilation,
-                residual_blocks=shape.residual_blocks) != shape
-            or shape.residual_blocks < was.residual_blocks or shape.base < was.base):
+    if shape.residual_blocks < was.residual_blocks or shape.base < was.base:
         raise ValueError(f"the network to continue has another shape ({was.base} base channels, "
                          f"{was.residual_blocks} residual blocks) than these settings ask for "
                          f"({shape.base}, {shape.residual_blocks}): it can gain channels or "
