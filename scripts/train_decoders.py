@@ -103,7 +103,7 @@ def _reporter(name: str):
     def report(p):
         if p.step % 25 == 0 or p.checkpointed:
             print(f"{name} step {p.step}/{p.steps} " + " ".join(
-                f"{k} {v:.4f}" for k, v in p.losses.items()) + f" {p.elapsed:.0f}s", flush=True)
+                f"{k} {v:.4g}" for k, v in p.losses.items()) + f" {p.elapsed:.0f}s", flush=True)
     return report
 
 

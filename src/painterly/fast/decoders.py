@@ -72,6 +72,11 @@ class Decoder(nn.Module):
         # to one over their root mean square, so every layer sees inputs of about unit size.
         self.register_buffer("input_scale", torch.ones(()))
 
+    @property
+    def upsampling(self) -> int:
+        """How many pixels of the picture each feature position decodes to, across and down."""
+        return 2 ** (_block(self.layer) - 1)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features * self.input_scale
         if torch.is_grad_enabled():

@@ -13,7 +13,12 @@ Departures from Li et al.:
   trained on photos' own features only decoded WCT'd relu4_1 features 2-4x less faithfully
   (relative feature error 0.24-0.46 against 0.11-0.16), which loses the painting's
   statistics on the way to pixels. ``whitening_ridge`` whitens them as painting does
-  (``wct.WHITENING_RIDGE``).
+  (``wct.WHITENING_RIDGE``);
+- ``grid_weight``: a penalty on the part of the decoded picture's fine detail that repeats
+  with the decoder's upsampling period (:func:`grid_energy`). The feature loss is taken
+  through VGG19's max pooling, whose windows always sit on the same grid of the picture, and
+  a decoder can lower it by painting the same small pattern into every window: a grid the eye
+  sees in flat areas (the checkerboard artefacts Odena et al. 2016 trace to upsampling).
 
 Checkpoints go to ``<out>/checkpoint-<layer>.pt`` every few minutes and on Ctrl-C;
 ``resume=True`` continues from one.
@@ -58,6 +63,8 @@ class DecoderConfig:
         "help": "share of each batch whose features take another photo's statistics first"})
     whitening_ridge: float = field(default=0.0, metadata={
         "help": "ridge of those transfers' whitening (see wct.WHITENING_RIDGE)"})
+    grid_weight: float = field(default=0.0, metadata={
+        "help": "weight of the penalty on detail repeating with the upsampling period"})
     checkpoint_minutes: float = 5.0
     seed: int = 0
     precision: str = "auto"
@@ -70,8 +77,8 @@ class DecoderConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.crop_size, int) or not 32 <= self.crop_size <= 1024:
             raise ValueError(f"crop_size must be an integer from 32 to 1024, got {self.crop_size!r}")
-        for name in ("learning_rate", "feature_weight", "whitening_ridge", "checkpoint_minutes",
-                     "decay"):
+        for name in ("learning_rate", "feature_weight", "whitening_ridge", "grid_weight",
+                     "checkpoint_minutes", "decay"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -167,7 +174,32 @@ def _decoder_loss(decoder: Decoder, encoder, layer: str, photos: torch.Tensor,
     pixel = F.mse_loss(decoded[:own].float(), photos[:own]) if own else decoded.new_zeros(())
     feature = F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
     total = pixel + config.feature_weight * feature
-    return total, {"pixel": pixel.item(), "feature": feature.item(), "total": total.item()}
+    terms = {"pixel": pixel.item(), "feature": feature.item()}
+    if config.grid_weight:
+        grid = grid_energy(decoded.float(), decoder.upsampling)
+        total = total + config.grid_weight * grid
+        terms["grid"] = grid.item()
+    return total, {**terms, "total": total.item()}
+
+
+def grid_energy(pictures: torch.Tensor, period: int) -> torch.Tensor:
+    """pictures (B,C,H,W) -> the mean square of each picture's fine detail averaged over
+    the ``period`` x ``period`` cells that tile it: a (period, period) pattern per picture
+    and channel, less its mean, which is near zero unless the same pattern repeats in every
+    cell. Detail is the picture less its box blur of width ``period``, which takes out the
+    shading and leaves any pattern of that period whole; it is taken where the box fits
+    inside the picture, and only whole cells of it count."""
+    if period < 2:
+        return pictures.new_zeros(())
+    blurred = F.avg_pool2d(pictures, period, stride=1)  # no padding: no border effects
+    b, c, h, w = blurred.shape
+    left = (period - 1) // 2
+    detail = pictures[..., left:left + h, left:left + w] - blurred
+    rows, cols = h // period, w // period
+    cells = detail[..., :rows * period, :cols * period].reshape(b, c, rows, period, cols, period)
+    pattern = cells.mean(dim=(2, 4))
+    # less its mean: an even box is off centre by half a pixel, so a slope leaves a constant
+    return (pattern - pattern.mean(dim=(-2, -1), keepdim=True)).pow(2).mean()
 
 
 def _run_steps(step: Callable[[int], dict[str, float]], start: int, spent: float,
