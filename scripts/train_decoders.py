@@ -38,7 +38,9 @@ WARM_START = {"relu4_1": "relu3_1"}
 # Stages that continue a layer's training, in order, each from the one before:
 # "transfer": half of each batch WCT'd to another photo's statistics (DecoderConfig.
 #   transfer_fraction), so the decoder also learns the features it is given when painting;
-# "ridge": the same, whitened with the ridge painting now uses (wct.WHITENING_RIDGE).
+# "ridge": the same, whitened with the ridge painting now uses (wct.WHITENING_RIDGE);
+# "grid": the same, with the penalty on detail that repeats every 8 pixels (DecoderConfig.
+#   grid_weight), the grid relu4_1's decoder had learnt to paint into flat areas.
 # relu3_1's ridge stage lowered the style and content loss on all 15 of the README's held-out
 # pairs; the same stage for relu2_1 raised the style loss on the tuning pairs, so it has none
 # (docs/universal.md).
@@ -47,7 +49,10 @@ LATER_STAGES = {"relu3_1": [("ridge", {"steps": 3000, "batch_size": 8, "learning
                 "relu4_1": [("transfer", {"steps": 3000, "batch_size": 8, "learning_rate": 1e-4,
                                           "transfer_fraction": 0.5}),
                             ("ridge", {"steps": 2000, "batch_size": 8, "learning_rate": 1e-4,
-                                       "transfer_fraction": 0.5, "whitening_ridge": 0.1})]}
+                                       "transfer_fraction": 0.5, "whitening_ridge": 0.1}),
+                            ("grid", {"steps": 800, "batch_size": 8, "learning_rate": 1e-4,
+                                      "transfer_fraction": 0.5, "whitening_ridge": 0.1,
+                                      "grid_weight": 1000.0})]}
 
 
 def _stop_as_interrupt(signum, frame):

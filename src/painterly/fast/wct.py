@@ -67,8 +67,9 @@ hardly varies (flat sky, a wall) as much as those that carry its shapes, and col
 spends the painting's variance on that amplified noise as on the shapes. With the ridge,
 directions far below the mean variance stay quiet and the others are whitened nearly as
 before, so more of the photo's structure survives; the result's covariance is the painting's
-but for the photo's quietest directions. It does not remove the faint grid and streaks of
-flat areas: those come from the relu4_1 decoder and show at any ridge.
+but for the photo's quietest directions. It did not remove the grid and streaks of flat
+areas: those came from the relu4_1 decoder, at any ridge, until its grid stage
+(``train_decoders.DecoderConfig.grid_weight``).
 
 On the six tuning pairs of DEFAULT_LEVELS, at relu2_1's old half share, λ = 0.01, 0.1, 0.3
 and 1 took the median content loss from 0.94 to 0.93, 0.90, 0.86 and 0.80, for style 2.25 →
