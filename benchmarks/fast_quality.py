@@ -14,6 +14,8 @@ then one column per style) and, for the optimised pairs, photo | fast | optimise
 the optimiser's own picture (``optimiser_PHOTO_STYLE.png``, for ``--reference`` in a later
 run: the optimiser's pictures do not depend on the network). ``--network`` scores another
 network trained on the bundled paintings, a candidate phase, in place of the bundled one.
+Each fast picture's grid is scored too (:func:`grid_levels`, every 4 pixels: the network's
+upsampling), and the photos' beside it.
 """
 
 from __future__ import annotations
@@ -26,18 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 from PIL import Image, ImageDraw
 
 from painterly import StyleConfig, stylize
 from painterly.fast import FastPainter, load_mix
+from painterly.fast.train_decoders import grid_energy
 from painterly.style_folders import BUNDLED_DIR
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
 
 STYLES = Path(__file__).resolve().parent.parent / "src" / "painterly" / "data" / "style"
 PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "images" / "content"
+FAST_GRID = 4
+"""The fast network's upsampling: each of its deepest responses paints 4 x 4 pixels."""
 
 
 def main() -> None:
@@ -62,7 +68,9 @@ def main() -> None:
             seconds = time.perf_counter() - started
             row.append(tensor_to_pil(fast))
             score = evaluate(fast, photo, paintings[name], StyleConfig(size=args.size))
-            record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds}
+            score["grid"] = grid_levels(row[-1], FAST_GRID)
+            record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds,
+                      "photo_grid": grid_levels(row[0], FAST_GRID)}
             reference = args.reference.get((photo.stem, name))
             if reference:
                 record.update(_score_reference(photo, paintings[name], args.size, out, row[-1],
@@ -109,7 +117,7 @@ def _paintings(network: Path) -> dict[str, Path]:
 def _print(record: dict) -> None:
     fast = record["fast"]
     line = (f"{record['photo']:<18} {record['style']:<22} fast: style {fast['style']:.3f} "
-            f"content {fast['content']:.3f} ({record['fast_seconds']:.2f} s)")
+            f"content {fast['content']:.3f} grid {fast['grid']:.2f} ({record['fast_seconds']:.2f} s)")
     if "optimiser" in record:
         opt = record["optimiser"]
         line += (f" | optimiser: style {opt['style']:.3f} content {opt['content']:.3f} "
@@ -129,9 +137,21 @@ def _summary(rows: list[dict]) -> None:
               f"{len(ratios)} pairs (the goal)")
         print(f"content loss, fast / optimiser default: median {statistics.median(content):.2f}, "
               f"best {min(content):.2f}, worst {max(content):.2f}")
+    styles = dict.fromkeys(r["style"] for r in rows)
+    print("median grid by style (8-bit levels, repeating every 4 px): " + ", ".join(
+        f"{name} {statistics.median(r['fast']['grid'] for r in rows if r['style'] == name):.2f}"
+        for name in styles) + f"; the photos {statistics.median(r['photo_grid'] for r in rows):.2f}")
     seconds = [r["fast_seconds"] for r in rows]
     print(f"fast painting time per image (in-process, after loading and one warm-up call): median "
           f"{statistics.median(seconds):.2f} s")
+
+
+def grid_levels(picture: Image.Image, period: int) -> float:
+    """The root mean square, in 8-bit levels, of the picture's detail that repeats every
+    ``period`` pixels (``train_decoders.grid_energy`` over the three colours): the grid an
+    upsampling network can leave. Photos measure about 0.1 every 4 px and 0.5 every 8."""
+    tensor = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255)
+    return 255 * grid_energy(tensor.permute(2, 0, 1)[None], period).sqrt().item()
 
 
 def _strip(images: list[Image.Image], labels: list[str]) -> Image.Image:

