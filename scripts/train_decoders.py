@@ -73,6 +73,9 @@ def main() -> int:
     parser.add_argument("--from-bundled", action="store_true",
                         help="count the bundled decoders as trained; train only the layers they lack")
     args = parser.parse_args()
+    if set(args.layers) != set(DECODER_LAYERS) and args.out.resolve() == BUNDLED_DIR.resolve():
+        parser.error("--layers without all four would replace the bundled decoders with only "
+                     "those; give --out another folder")
     args.work.mkdir(parents=True, exist_ok=True)
     if args.from_bundled:
         _seed_from_bundled(args.work)
@@ -84,8 +87,11 @@ def main() -> int:
             done = args.work / f"{name}.pt"
             if done.exists():
                 continue
-            shallower = (_trained(args.work, WARM_START[layer])
-                         if stage == 0 and layer in WARM_START else None)
+            warm = WARM_START.get(layer) if stage == 0 else None
+            if warm and not (args.work / f"{warm}.pt").exists():
+                parser.error(f"{layer}'s decoder starts from {warm}'s: train that layer first "
+                             "(add it to --layers) or pass --from-bundled")
+            shallower = _trained(args.work, warm) if warm else None
             initial = _trained(args.work, stages[stage - 1][0]) if stage else None
             try:
                 net, record = train_decoder(layer, args.photos, args.work, DecoderConfig(**settings),
