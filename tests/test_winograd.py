@@ -102,7 +102,9 @@ def test_an_extractor_and_a_decoder_paint_as_before():
 
 
 def test_the_runtime_chooses_winograd_only_for_fp32_on_cpus_that_prefer_it(monkeypatch):
-    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    # cpu_prefers_bf16 itself, not what it reads: it is cached once a process, and on a CPU
+    # that prefers bf16 an earlier test has already cached True
+    monkeypatch.setattr(devices, "cpu_prefers_bf16", lambda: False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})
     assert devices.resolve_runtime("cpu", "auto").winograd
     assert "Winograd" in devices.resolve_runtime("cpu", "fp32").describe()
