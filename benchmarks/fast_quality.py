@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 
 from painterly import StyleConfig, stylize
 from painterly.fast import FastPainter, load_mix
-from painterly.fast.train_decoders import grid_energy
+from painterly.losses import grid_energy
 from painterly.style_folders import BUNDLED_DIR
 from painterly.image_io import load_image, pil_to_tensor, tensor_to_pil
 from painterly.pipeline import evaluate
@@ -148,7 +148,7 @@ def _summary(rows: list[dict]) -> None:
 
 def grid_levels(picture: Image.Image, period: int) -> float:
     """The root mean square, in 8-bit levels, of the picture's detail that repeats every
-    ``period`` pixels (``train_decoders.grid_energy`` over the three colours): the grid an
+    ``period`` pixels (``losses.grid_energy`` over the three colours): the grid an
     upsampling network can leave. Photos measure about 0.1 every 4 px and 0.5 every 8."""
     return 255 * grid_energy(pil_to_tensor(picture), period).sqrt().item()
 

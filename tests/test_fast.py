@@ -387,6 +387,21 @@ def test_training_lowers_the_loss(tiny, photos, style_png, tmp_path):
     assert np.mean([p.losses["total"] for p in seen[-10:]]) < 0.5 * untrained
 
 
+def test_the_grid_penalty_joins_the_training_loss_only_when_weighted(tiny, photos, style_png, tmp_path):
+    plain, gridded = [], []
+    train([style_png], photos, tmp_path / "plain", TrainConfig(**dict(TINY_TRAIN, steps=2)),
+          extractor=tiny, callback=plain.append)
+    train([style_png], photos, tmp_path / "grid", TrainConfig(**dict(TINY_TRAIN, steps=2, grid_weight=1e4)),
+          extractor=tiny, callback=gridded.append)
+    assert "grid" not in plain[0].losses
+    terms = gridded[0].losses
+    assert terms["grid"] > 0
+    assert terms["total"] == pytest.approx(terms["content"] + terms["style"] + terms["tv"] + terms["grid"])
+    # the same seed draws the same first batch, so everything else is the same
+    assert terms["style"] == pytest.approx(plain[0].losses["style"])
+    assert TransformerNet(1, TINY_SHAPE).upsampling == 4
+
+
 def _poisoned_objective(monkeypatch, bad_steps):
     """Make the training objective infinite on the given calls (counted from 1)."""
     import importlib
@@ -466,6 +481,7 @@ def test_adding_a_style_trains_only_its_norms(tiny, photos, style_png, style_fol
     ({"steps": 0}, "steps must be an integer from 1 to"),
     ({"crop_size": 8}, "crop_size must be an integer from 32"),
     ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+    ({"grid_weight": float("inf")}, "grid_weight must be a finite number"),
     ({"style_weight": 0}, "style_weight must be > 0"),
     ({"style_layers": ()}, "style_layers must name at least one layer"),
     ({"content_layers": ("relu9_9",)}, "unknown layer"),

@@ -83,3 +83,23 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda f: losses.style_layer_loss(f, gram_target), (features,))
     assert torch.autograd.gradcheck(lambda f: losses.content_loss(f, target_feats), (features,))
     assert torch.autograd.gradcheck(losses.total_variation, (features,))
+
+
+def test_grid_energy_finds_a_pattern_repeated_in_every_cell():
+    torch.manual_seed(0)
+    cell = torch.rand(1, 3, 8, 8)
+    tiled = cell.repeat(1, 1, 6, 5)  # the same 8x8 pattern in every cell of a 48x40 picture
+    # its detail is the pattern less its mean, in every cell alike, so the cells' average
+    # keeps it
+    expected = (cell - cell.mean(dim=(2, 3), keepdim=True)).pow(2).mean()
+    assert losses.grid_energy(tiled, 8) > 0.5 * expected
+    # the same picture shifted by half a cell holds the same pattern, in another phase
+    assert losses.grid_energy(tiled[..., 4:, 4:], 8) > 0.5 * expected
+    # noise of the same variance averages out over the 30 cells; a smooth ramp has no detail
+    noise = torch.rand(1, 3, 48, 40)
+    assert losses.grid_energy(noise, 8) < 0.1 * expected
+    ramp = torch.linspace(0, 1, 40).expand(1, 3, 48, 40)
+    assert losses.grid_energy(ramp, 8) < 1e-6
+    # a period-8 pattern is not one of period 5, and period 1 has no cells to repeat
+    assert losses.grid_energy(tiled, 5) < 0.2 * expected
+    assert losses.grid_energy(tiled, 1) == 0

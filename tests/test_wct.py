@@ -613,28 +613,6 @@ def test_training_continues_a_decoder_on_transferred_features(photo_folder_of_ex
     assert not torch.equal(trained.body[0].conv.weight, initial.body[0].conv.weight)
 
 
-def test_grid_energy_finds_a_pattern_repeated_in_every_cell():
-    from painterly.fast.train_decoders import grid_energy
-
-    torch.manual_seed(0)
-    cell = torch.rand(1, 3, 8, 8)
-    tiled = cell.repeat(1, 1, 6, 5)  # the same 8x8 pattern in every cell of a 48x40 picture
-    # its detail is the pattern less its mean, in every cell alike, so the cells' average
-    # keeps it
-    expected = (cell - cell.mean(dim=(2, 3), keepdim=True)).pow(2).mean()
-    assert grid_energy(tiled, 8) > 0.5 * expected
-    # the same picture shifted by half a cell holds the same pattern, in another phase
-    assert grid_energy(tiled[..., 4:, 4:], 8) > 0.5 * expected
-    # noise of the same variance averages out over the 30 cells; a smooth ramp has no detail
-    noise = torch.rand(1, 3, 48, 40)
-    assert grid_energy(noise, 8) < 0.1 * expected
-    ramp = torch.linspace(0, 1, 40).expand(1, 3, 48, 40)
-    assert grid_energy(ramp, 8) < 1e-6
-    # a period-8 pattern is not one of period 5, and period 1 has no cells to repeat
-    assert grid_energy(tiled, 5) < 0.2 * expected
-    assert grid_energy(tiled, 1) == 0
-
-
 def test_the_grid_penalty_joins_the_decoder_loss_only_when_weighted():
     from painterly.fast.train_decoders import DecoderConfig, _decoder_loss
     from painterly.models.vgg import random_vgg_like
@@ -667,7 +645,7 @@ def test_the_bundled_decoders_paint_no_grid(painting, bundled, bundled_painter):
     on the cat at 256 px with these paintings, 4.5 to 7.3 levels (root mean square of the
     detail repeating every 8 pixels; the photo itself has 0.6). After its grid stage, 1.0 to
     1.7."""
-    from painterly.fast.train_decoders import grid_energy
+    from painterly.losses import grid_energy
     from painterly.image_io import load_image
 
     painter = bundled_painter

@@ -329,6 +329,26 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return torch.mean(dh**2) + torch.mean(dw**2)
 
 
+def grid_energy(pictures: torch.Tensor, period: int) -> torch.Tensor:
+    """pictures (B,C,H,W) -> the mean square of each picture's fine detail averaged over
+    the ``period`` x ``period`` cells that tile it: a (period, period) pattern per picture
+    and channel, less its mean, which is near zero unless the same pattern repeats in every
+    cell. Detail is the picture less its box blur of width ``period``, which takes out the
+    shading and leaves any pattern of that period whole; it is taken where the box fits
+    inside the picture, and only whole cells of it count."""
+    if period < 2:
+        return pictures.new_zeros(())
+    blurred = torch.nn.functional.avg_pool2d(pictures, period, stride=1)  # no padding: no border effects
+    b, c, h, w = blurred.shape
+    left = (period - 1) // 2
+    detail = pictures[..., left:left + h, left:left + w] - blurred
+    rows, cols = h // period, w // period
+    cells = detail[..., :rows * period, :cols * period].reshape(b, c, rows, period, cols, period)
+    pattern = cells.mean(dim=(2, 4))
+    # less its mean: an even box is off centre by half a pixel, so a slope leaves a constant
+    return (pattern - pattern.mean(dim=(-2, -1), keepdim=True)).pow(2).mean()
+
+
 def temporal_loss(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Ruder, Dosovitskiy & Brox (2016, eq. 7): ``mean(c * (x - w)^2)``, the squared distance
     to the previous result warped onto this frame, weighted per pixel by ``c`` in [0,1]

@@ -190,6 +190,8 @@ def _output_paths(inputs: list[Path], output: Path, fmt: str, *, single: bool) -
 @click.option("--style-weight", type=float, default=TrainConfig.style_weight, show_default=True)
 @click.option("--content-weight", type=float, default=TrainConfig.content_weight, show_default=True)
 @click.option("--tv-weight", type=float, default=TrainConfig.tv_weight, show_default=True)
+@click.option("--grid-weight", type=float, default=TrainConfig.grid_weight, show_default=True,
+              help="penalise the faint screen that repeats every 4 px (the network's upsampling)")
 @click.option("--content-layers", type=CommaList(str), default=",".join(TrainConfig.content_layers),
               show_default=True, help="VGG19 layers whose responses keep the photo's content")
 @click.option("--style-layers", type=CommaList(str), default=",".join(TrainConfig.style_layers),

@@ -42,6 +42,8 @@ class TrainConfig:
     content_weight: float = field(default=1.0, metadata={"help": "weight of the content loss"})
     style_weight: float = field(default=10.0, metadata={"help": "weight of the style loss"})
     tv_weight: float = field(default=2.0, metadata={"help": "weight of the total-variation loss"})
+    grid_weight: float = field(default=0.0, metadata={"help": "weight of a penalty on the pattern "
+                               "that repeats with the network's upsampling (losses.grid_energy)"})
     content_layers: tuple[str, ...] = ("relu4_2",)
     # relu5_1 is left out: on training crops of 128 px it is 8x8 responses, too few for its
     # 512x512 Gram matrix, and it costs a quarter of every step's VGG19 time. The bundled
@@ -71,7 +73,7 @@ class TrainConfig:
         check_int(self, "seed", 0, MAX_SEED)
         check_int(self, "warmup", 0, MAX_STEPS)
         for name in ("learning_rate", "content_weight", "style_weight", "tv_weight",
-                     "checkpoint_minutes", "decay"):
+                     "grid_weight", "checkpoint_minutes", "decay"):
             check_number(self, name)
         if self.decay > 1:
             raise ValueError(f"decay must be between 0 and 1, got {self.decay!r}")

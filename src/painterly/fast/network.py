@@ -224,6 +224,12 @@ class TransformerNet(nn.Module):
             spacing *= layer.conv.stride[0]
         return radius + self.to_rgb.kernel_size[0] // 2
 
+    @property
+    def upsampling(self) -> int:
+        """Output pixels along each side painted from one of the deepest responses (4): the
+        period of any pattern the upsampling leaves (``losses.grid_energy``)."""
+        return 2 ** sum(layer.upsample for layer in self.up)
+
     def _batch_mix(self, mix: torch.Tensor, batch: int) -> torch.Tensor:
         if mix.dim() == 1:
             mix = mix.expand(batch, -1)

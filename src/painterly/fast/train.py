@@ -347,7 +347,10 @@ class _Loop:
         style = sum(losses.style_layer_loss(feats[k], teacher.grams[k][paintings])
                     for k in config.style_layers) * (config.style_weight / len(config.style_layers))
         tv = losses.total_variation(painted) * config.tv_weight
-        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+        terms = {"content": content, "style": style, "tv": tv}
+        if config.grid_weight:  # not in Johnson et al.: the 4 px screen nearest upsampling leaves
+            terms["grid"] = losses.grid_energy(painted.float(), self.net.upsampling) * config.grid_weight
+        return {**terms, "total": sum(terms.values())}
 
     def _autocast(self):
         if self.runtime.dtype == torch.float32:

@@ -15,7 +15,7 @@ Departures from Li et al.:
   statistics on the way to pixels. ``whitening_ridge`` whitens them as painting does
   (``wct.WHITENING_RIDGE``);
 - ``grid_weight``: a penalty on the part of the decoded picture's fine detail that repeats
-  with the decoder's upsampling period (:func:`grid_energy`). The feature loss is taken
+  with the decoder's upsampling period (``losses.grid_energy``). The feature loss is taken
   through VGG19's max pooling, whose windows always sit on the same grid of the picture, and
   a decoder can lower it by painting the same small pattern into every window: a grid the eye
   sees in flat areas (the checkerboard artefacts Odena et al. 2016 trace to upsampling).
@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import losses
 from ..models.vgg import FeatureExtractor
 from .decoders import Decoder
 from .photos import PhotoPool, find_photos
@@ -176,30 +177,10 @@ def _decoder_loss(decoder: Decoder, encoder, layer: str, photos: torch.Tensor,
     total = pixel + config.feature_weight * feature
     terms = {"pixel": pixel.item(), "feature": feature.item()}
     if config.grid_weight:
-        grid = grid_energy(decoded.float(), decoder.upsampling)
+        grid = losses.grid_energy(decoded.float(), decoder.upsampling)
         total = total + config.grid_weight * grid
         terms["grid"] = grid.item()
     return total, {**terms, "total": total.item()}
-
-
-def grid_energy(pictures: torch.Tensor, period: int) -> torch.Tensor:
-    """pictures (B,C,H,W) -> the mean square of each picture's fine detail averaged over
-    the ``period`` x ``period`` cells that tile it: a (period, period) pattern per picture
-    and channel, less its mean, which is near zero unless the same pattern repeats in every
-    cell. Detail is the picture less its box blur of width ``period``, which takes out the
-    shading and leaves any pattern of that period whole; it is taken where the box fits
-    inside the picture, and only whole cells of it count."""
-    if period < 2:
-        return pictures.new_zeros(())
-    blurred = F.avg_pool2d(pictures, period, stride=1)  # no padding: no border effects
-    b, c, h, w = blurred.shape
-    left = (period - 1) // 2
-    detail = pictures[..., left:left + h, left:left + w] - blurred
-    rows, cols = h // period, w // period
-    cells = detail[..., :rows * period, :cols * period].reshape(b, c, rows, period, cols, period)
-    pattern = cells.mean(dim=(2, 4))
-    # less its mean: an even box is off centre by half a pixel, so a slope leaves a constant
-    return (pattern - pattern.mean(dim=(-2, -1), keepdim=True)).pow(2).mean()
 
 
 def _run_steps(step: Callable[[int], dict[str, float]], start: int, spent: float,
