@@ -31,6 +31,7 @@ import painterly  # noqa: F401  (first: it sets OpenMP's spin before PyTorch loa
 import torch
 
 from painterly import StyleConfig, examples, image_io
+from painterly.cpuinfo import reuse_freed_memory
 from painterly.devices import resolve_runtime
 from painterly.models.winograd import WinogradConv2d
 from painterly.optimize import compute_targets, objective
@@ -147,6 +148,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as the painterly command does: fresh activations pay no page faults
     print(f"load average before: {os.getloadavg()}; threads: {torch.get_num_threads()}")
     step = ObjectiveStep(args.content, args.style, args.size, "cpu", args.precision)
     runtime, photo = step.runtime, step.photo
