@@ -4,8 +4,8 @@
 
 WORK_DIR/phase6 (the network of all the bundled styles) is copied as it is to
 src/painterly/data/fast/, and style NAME's own network, from the latest phase that trained it
-(WORK_DIR/phase10/NAME, phase9/NAME, phase8/NAME or phase7/NAME), is written to src/painterly/data/fast/NAME/
-with fp16 weights: half the size, read back as fp32, and its
+(WORK_DIR/phase11/NAME, phase10/NAME, ... or phase7/NAME), is written to
+src/painterly/data/fast/NAME/ with fp16 weights: half the size, read back as fp32, and its
 pictures within half an 8-bit level of the fp32 weights' (0.44/255 at most, 0.03 on average,
 on four held-out photos at 512 px with Starry Night).
 """
@@ -29,8 +29,8 @@ def main(work: Path) -> None:
     for name in ("config.json", "model.safetensors"):
         shutil.copyfile(shared / name, BUNDLED_DIR / name)
     for name in bundled_styles():
-        own = next((work / phase / name for phase in ("phase10", "phase9", "phase8", "phase7")
-                    if is_style_folder(work / phase / name)), None)
+        own = next((work / f"phase{n}" / name for n in range(11, 6, -1)
+                    if is_style_folder(work / f"phase{n}" / name)), None)
         if own is None:
             print(f"{name}: no network of its own yet (the shared one paints it)")
             continue

@@ -252,7 +252,7 @@ def test_painterly_styles_names_the_network_that_paints_each_style(bundle_with_o
 
 
 def test_each_shipped_network_of_one_style_paints_its_bundled_painting():
-    """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phases 7-10): one
+    """BUNDLED_DIR/NAME is style NAME's own network (scripts/train_bundled.sh, phases 7-11): one
     style, trained on the bundled painting of that name from the shared network, in fp16; the
     whole bundle of fast styles stays within 15 MB."""
     from painterly.models.weights import file_sha256
