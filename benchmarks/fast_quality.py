@@ -14,7 +14,7 @@ then one column per style) and, for the optimised pairs, photo | fast | optimise
 the optimiser's own picture (``optimiser_PHOTO_STYLE.png``, for ``--reference`` in a later
 run: the optimiser's pictures do not depend on the network). ``--network`` scores another
 network trained on the bundled paintings, a candidate phase, in place of the bundled one.
-Each fast picture's grid is scored too (:func:`grid_levels`, every 4 pixels: the network's
+Each fast picture's grid is scored too (``losses.grid_levels``, every 4 pixels: the network's
 upsampling), and the photos' beside it.
 """
 
@@ -34,15 +34,13 @@ from PIL import Image, ImageDraw
 
 from painterly import StyleConfig, stylize
 from painterly.fast import FastPainter, load_mix
-from painterly.losses import grid_energy
+from painterly.losses import grid_levels
 from painterly.style_folders import BUNDLED_DIR
 from painterly.image_io import load_image, pil_to_tensor, tensor_to_pil
 from painterly.pipeline import evaluate
 
 STYLES = Path(__file__).resolve().parent.parent / "src" / "painterly" / "data" / "style"
 PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "images" / "content"
-FAST_GRID = 4
-"""The fast network's upsampling: each of its deepest responses paints 4 x 4 pixels."""
 
 
 def main() -> None:
@@ -59,7 +57,6 @@ def main() -> None:
     for index, photo in enumerate(photos):
         image = load_image(photo, long_edge=args.size)
         row = [tensor_to_pil(image)]
-        photo_grid = grid_levels(row[0], FAST_GRID)
         for name in names:
             painter = FastPainter(*load_mix([str(network / name)]))
             painter(image)  # warm-up: the first call sets up PyTorch's kernels
@@ -68,9 +65,9 @@ def main() -> None:
             seconds = time.perf_counter() - started
             row.append(tensor_to_pil(fast))
             score = evaluate(fast, photo, paintings[name], StyleConfig(size=args.size))
-            score["grid"] = grid_levels(row[-1], FAST_GRID)
+            score["grid"] = grid_of(row[-1], painter.net.upsampling)
             record = {"photo": photo.name, "style": name, "fast": score, "fast_seconds": seconds,
-                      "photo_grid": photo_grid}
+                      "photo_grid": grid_of(row[0], painter.net.upsampling)}
             reference = args.reference.get((photo.stem, name))
             if reference:
                 record.update(_score_reference(photo, paintings[name], args.size, out, row[-1],
@@ -146,11 +143,10 @@ def _summary(rows: list[dict]) -> None:
           f"{statistics.median(seconds):.2f} s")
 
 
-def grid_levels(picture: Image.Image, period: int) -> float:
-    """The root mean square, in 8-bit levels, of the picture's detail that repeats every
-    ``period`` pixels (``losses.grid_energy`` over the three colours): the grid an
-    upsampling network can leave. Photos measure about 0.1 every 4 px and 0.5 every 8."""
-    return 255 * grid_energy(pil_to_tensor(picture), period).sqrt().item()
+def grid_of(picture: Image.Image, period: int) -> float:
+    """``losses.grid_levels`` of a picture: the 8-bit levels of its detail repeating every
+    ``period`` pixels."""
+    return grid_levels(pil_to_tensor(picture), period).item()
 
 
 def _strip(images: list[Image.Image], labels: list[str]) -> Image.Image:

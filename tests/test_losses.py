@@ -103,3 +103,11 @@ def test_grid_energy_finds_a_pattern_repeated_in_every_cell():
     # a period-8 pattern is not one of period 5, and period 1 has no cells to repeat
     assert losses.grid_energy(tiled, 5) < 0.2 * expected
     assert losses.grid_energy(tiled, 1) == 0
+
+
+def test_grid_levels_reads_a_screen_in_8_bit_levels():
+    """A 4 px checker of +-2 levels on mid grey measures about 2 levels; grey measures 0."""
+    checker = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat_interleave(2, 0).repeat_interleave(2, 1)
+    screen = 0.5 + 2 / 255 * checker.repeat(12, 10).expand(1, 3, 48, 40)
+    assert abs(losses.grid_levels(screen, 4).item() - 2.0) < 0.3
+    assert losses.grid_levels(torch.full((1, 3, 48, 40), 0.5), 4).item() < 1e-3
