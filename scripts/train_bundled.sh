@@ -62,6 +62,15 @@ needed() {
     return 0
 }
 resume_flag() { if [ -f "$1/checkpoint.pt" ]; then echo --resume; fi; }
+# latest_own NAME N: NAME's own network from the latest of phases N down to 7 that trained it.
+latest_own() {
+    local n
+    for n in $(seq "$2" -1 7); do
+        [ -f "$work/phase$n/$1/model.safetensors" ] && { echo "$work/phase$n/$1"; return; }
+    done
+    echo "no own network for $1 in $work/phase7 to phase$2" >&2
+    return 1
+}
 # own_phase PAINTING OUT FROM [OPTION...]: 800 steps of one style's own network (phases 7 to 11),
 # continued from FROM with phase 6's settings; an OPTION given again overrides them.
 own_phase() {
@@ -128,8 +137,7 @@ fi
 for name in starry_night the_scream; do
     out="$work/phase11/$name"
     if [ ! -f "$out/model.safetensors" ]; then
-        from="$work/phase8/$name"
-        [ -d "$from" ] || from="$work/phase7/$name"
+        from="$(latest_own "$name" 10)"
         own_phase "src/painterly/data/style/$name.jpg" "$out" "$from" \
             --steps 400 --learning-rate 0.0005 --warmup 50 --style-weight 20 --seed 11
     fi
