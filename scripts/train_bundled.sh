@@ -37,11 +37,11 @@
 #  10. for Mondrian, 800 more steps of its own network with phase 9's settings and a penalty on
 #      the pattern that repeats every 4 px (--grid-weight 1000): its network drew a fine screen
 #      on the lattice of its upsampling, 8.4 levels of 255 where the other styles drew 0.4 to 2.2.
-#  11. for Starry Night and The Scream, 400 more steps of the style's own network with twice the
-#      style weight (20), half the learning rate and a 50-step warm-up, on other random crops
-#      (--seed 11): their held-out style loss fell by 19 and 22%, where each earlier 800-step
-#      phase at the same weight had taken off 5 to 6%, for a content loss 8 and 9% higher
-#      (docs/fast.md).
+#  11. for every style but the Great Wave and Mondrian, 400 more steps of the style's own
+#      network with twice the style weight (20), half the learning rate and a 50-step warm-up,
+#      on other random crops (--seed 11): the held-out style loss fell by 15 to 25%, where
+#      each earlier 800-step phase at the same weight had taken off 5 to 6%, for a content
+#      loss 6 to 11% higher (docs/fast.md).
 # Every phase's settings, photo counts, steps, seconds and hardware are recorded in the
 # result's config.json. `.venv/bin/python scripts/ship_styles.py WORK_DIR` puts phase 6 and
 # each style's latest own network (phase 11, 10, 9, 8 or 7) into the package (src/painterly/data/fast/).
@@ -134,7 +134,7 @@ if [ ! -f "$out/model.safetensors" ]; then
     own_phase src/painterly/data/style/mondrian_tableau_no2.jpg "$out" "$work/phase7/mondrian_tableau_no2" \
         --warmup 50 --grid-weight 1000
 fi
-for name in starry_night the_scream; do
+for name in cliff_walk_pourville composition_vii shipwreck starry_night the_scream woman_with_a_hat; do
     out="$work/phase11/$name"
     if [ ! -f "$out/model.safetensors" ]; then
         from="$(latest_own "$name" 10)"
